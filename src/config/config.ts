@@ -1,0 +1,93 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CONFIG_KEYS, NOT_YET_SUPPORTED_KEYS, configSchema, type ConfigInput } from './schema.js';
+
+/** Ferry's typed, validated configuration. Built once at start and handed to the composition root. */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Absolute base URL for Location headers and links; undefined means "derive from the request". */
+  readonly publicUrl: string | undefined;
+  readonly dataDir: string;
+  readonly storage: 'disk';
+  readonly maxSize: number;
+  /** An unfinished upload expires this long after its creation or last received byte. */
+  readonly incompleteTtlMs: number;
+  /** How long a graceful shutdown waits for in-flight requests before closing them. */
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Thrown when configuration is invalid; `lines` holds one human-readable line per bad value. */
+export class ConfigError extends Error {
+  constructor(readonly lines: string[]) {
+    super(lines.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_CONFIG_FILE = 'config/ferry.json';
+
+/**
+ * Reads configuration from an optional JSON file (`FERRY_CONFIG_FILE`, else `config/ferry.json` when
+ * present; keys are the environment variable names) and the environment. The environment wins.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const fileValues = readConfigFile(env, cwd);
+  const raw: Record<string, string> = {};
+  for (const key of CONFIG_KEYS) {
+    const value = env[key] ?? fileValues[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+
+  const problems: string[] = [];
+  for (const [key, reason] of Object.entries(NOT_YET_SUPPORTED_KEYS)) {
+    const value = env[key] ?? fileValues[key];
+    if (value) problems.push(`${key}=${JSON.stringify(value)}: ${reason}`);
+  }
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0]);
+      problems.push(`${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+
+  const values = parsed.data;
+  return Object.freeze({
+    port: values.PORT,
+    host: values.HOST,
+    publicUrl: values.FERRY_PUBLIC_URL,
+    dataDir: path.resolve(cwd, values.FERRY_DATA_DIR),
+    storage: values.FERRY_STORAGE,
+    maxSize: values.FERRY_MAX_SIZE,
+    incompleteTtlMs: values.FERRY_INCOMPLETE_TTL,
+    shutdownTimeoutMs: values.FERRY_SHUTDOWN_TIMEOUT,
+    logLevel: values.FERRY_LOG_LEVEL,
+  });
+}
+
+function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): Partial<Record<keyof ConfigInput | string, string>> {
+  const explicit = env.FERRY_CONFIG_FILE;
+  const file = path.resolve(cwd, explicit ?? DEFAULT_CONFIG_FILE);
+  if (!explicit && !existsSync(file)) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'not valid JSON';
+    throw new ConfigError([`FERRY_CONFIG_FILE=${JSON.stringify(file)}: ${reason}`]);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError([`FERRY_CONFIG_FILE=${JSON.stringify(file)}: expected a JSON object of KEY: "value" pairs`]);
+  }
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    // Numbers and booleans are accepted for convenience and read like their environment spelling.
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      values[key] = String(value);
+  }
+  return values;
+}

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+/**
+ * The configuration keys Ferry understands (API.md §2), as raw strings from the environment or a
+ * config file, validated and turned into typed values. Every key has a default that suits `npm start`.
+ */
+
+const size = (example: string) =>
+  z.string().transform((text, ctx) => {
+    const bytes = parseSize(text);
+    if (bytes === undefined || bytes <= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a positive size such as ${example} (units B, KiB, MiB, GiB, TiB, or plain bytes)`,
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const duration = (example: string) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined || ms <= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a positive duration such as ${example} (units ms, s, m, h, d)`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const port = z.string().transform((text, ctx) => {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < 0 || value > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'expected a port number from 0 to 65535' });
+    return z.NEVER;
+  }
+  return value;
+});
+
+const publicUrl = z.string().transform((text, ctx) => {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+    // Stored without a trailing slash so `${publicUrl}/files/<id>` is always well formed.
+    return url.href.replace(/\/+$/, '');
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected an absolute http(s) URL such as https://uploads.example.com' });
+    return z.NEVER;
+  }
+});
+
+export const configSchema = z.object({
+  PORT: port.prefault('1080'),
+  HOST: z.string().min(1, 'expected a listen address such as 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
+  FERRY_PUBLIC_URL: publicUrl.optional(),
+  FERRY_DATA_DIR: z.string().min(1, 'expected a directory path').default('./data'),
+  FERRY_STORAGE: z
+    .enum(['disk'], { error: 'expected "disk" (S3 storage is not available in this version yet)' })
+    .default('disk'),
+  FERRY_MAX_SIZE: size('5GiB').prefault('5GiB'),
+  FERRY_INCOMPLETE_TTL: duration('24h').prefault('24h'),
+  FERRY_SHUTDOWN_TIMEOUT: duration('25s').prefault('25s'),
+  FERRY_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'expected one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ConfigKey = keyof ConfigInput;
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as ConfigKey[];
+
+/** Variables from API.md that later versions implement; set now, they would silently do nothing. */
+export const NOT_YET_SUPPORTED_KEYS: Partial<Record<string, string>> = {
+  FERRY_REDIS_URL: 'distributed mode (Redis) is not available in this version yet; unset it to run embedded',
+};

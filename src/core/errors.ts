@@ -1,0 +1,39 @@
+/**
+ * Errors are values with a stable code and an HTTP status (the idea of tusd's `ERR_UPLOAD_LOCKED`):
+ * protocols map them to their wire format, and nothing internal ever reaches a client.
+ */
+export type FerryErrorCode =
+  | 'upload_not_found'
+  | 'upload_expired'
+  | 'upload_locked'
+  | 'upload_incomplete'
+  | 'request_aborted'
+  | 'not_found'
+  | 'internal_error'
+  | 'service_unavailable';
+
+const STATUS: Record<FerryErrorCode, number> = {
+  upload_not_found: 404,
+  upload_expired: 410,
+  upload_locked: 423,
+  upload_incomplete: 409,
+  // The client went away or the request was asked to stop; the status is rarely seen by anyone.
+  request_aborted: 400,
+  not_found: 404,
+  internal_error: 500,
+  service_unavailable: 503,
+};
+
+export class FerryError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: FerryErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FerryError';
+    this.status = STATUS[code];
+  }
+}
+
+export const isFerryError = (error: unknown): error is FerryError => error instanceof FerryError;
