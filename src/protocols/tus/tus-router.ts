@@ -86,6 +86,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
   });
 
   async function handleTus(req: Request, res: Response): Promise<void> {
+    dropEmptyMetadataHeader(req);
     const request = new NodeRequest({ req, res });
     const response = await tus.handleWeb(request);
     const id = uploadIdOf(req, response);
@@ -115,4 +116,20 @@ function bytesReceivedBy(req: Request, response: globalThis.Response): number | 
   if (newOffset === null || (req.method !== 'PATCH' && req.method !== 'POST')) return undefined;
   const startOffset = req.method === 'PATCH' ? Number(req.get('upload-offset')) : 0;
   return Number(newOffset) - startOffset;
+}
+
+/**
+ * Some clients (tuspy among them) send an empty `Upload-Metadata` header, which means no metadata
+ * (API.md §3.2); @tus/server's header validation would answer 400. Both views of the headers are
+ * cleaned because srvx reads single headers from one and iterates the other.
+ */
+function dropEmptyMetadataHeader(req: Request): void {
+  const value = req.headers['upload-metadata'];
+  if (value === undefined || value.trim() !== '') return;
+  delete req.headers['upload-metadata'];
+  const raw: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (req.rawHeaders[i]!.toLowerCase() !== 'upload-metadata') raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+  }
+  req.rawHeaders = raw;
 }

@@ -1,0 +1,123 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { parseDuration, parseSize } from '../../src/config/units.js';
+
+const problemsOf = (env: Record<string, string>, cwd = os.tmpdir()): string[] => {
+  try {
+    loadConfig(env, cwd);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.lines;
+    throw error;
+  }
+  return [];
+};
+
+describe('size and duration parsing', () => {
+  it('reads sizes in binary units and plain bytes', () => {
+    expect(parseSize('5GiB')).toBe(5 * 1024 ** 3);
+    expect(parseSize('10 MiB')).toBe(10 * 1024 ** 2);
+    expect(parseSize('1.5KiB')).toBe(1536);
+    expect(parseSize('1048576')).toBe(1048576);
+    expect(parseSize('12B')).toBe(12);
+  });
+
+  it('rejects what is not a size', () => {
+    for (const text of ['', 'GiB', '5GB', '-1', '5 gib', '1e9', 'abc']) expect(parseSize(text), text).toBeUndefined();
+  });
+
+  it('reads durations and rejects what is not one', () => {
+    expect(parseDuration('90s')).toBe(90_000);
+    expect(parseDuration('15m')).toBe(900_000);
+    expect(parseDuration('24h')).toBe(86_400_000);
+    expect(parseDuration('7d')).toBe(604_800_000);
+    expect(parseDuration('250ms')).toBe(250);
+    for (const text of ['', '24', 'h', '1w', '-5s']) expect(parseDuration(text), text).toBeUndefined();
+  });
+});
+
+describe('loadConfig', () => {
+  it('has defaults that suit npm start on a laptop', () => {
+    const config = loadConfig({}, '/srv/ferry');
+    expect(config).toMatchObject({
+      port: 1080,
+      host: '127.0.0.1',
+      publicUrl: undefined,
+      dataDir: '/srv/ferry/data',
+      storage: 'disk',
+      maxSize: 5 * 1024 ** 3,
+      incompleteTtlMs: 86_400_000,
+      logLevel: 'info',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads every variable from the environment', () => {
+    const config = loadConfig(
+      {
+        PORT: '8080',
+        HOST: '0.0.0.0',
+        FERRY_PUBLIC_URL: 'https://uploads.example.com/',
+        FERRY_DATA_DIR: '/var/lib/ferry',
+        FERRY_MAX_SIZE: '100MiB',
+        FERRY_INCOMPLETE_TTL: '2h',
+        FERRY_SHUTDOWN_TIMEOUT: '5s',
+        FERRY_LOG_LEVEL: 'debug',
+      },
+      '/',
+    );
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      publicUrl: 'https://uploads.example.com',
+      dataDir: '/var/lib/ferry',
+      maxSize: 100 * 1024 ** 2,
+      incompleteTtlMs: 7_200_000,
+      shutdownTimeoutMs: 5000,
+      logLevel: 'debug',
+    });
+  });
+
+  it('names the variable, the value and what is allowed, one line per bad value', () => {
+    const lines = problemsOf({ PORT: '99999', FERRY_MAX_SIZE: '5 gigs', FERRY_LOG_LEVEL: 'loud' });
+    expect(lines).toHaveLength(3);
+    expect(lines).toContainEqual(expect.stringMatching(/^PORT="99999": expected a port number/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^FERRY_MAX_SIZE="5 gigs": expected a positive size such as 5GiB/),
+    );
+    expect(lines).toContainEqual(expect.stringMatching(/^FERRY_LOG_LEVEL="loud": expected one of fatal, error/));
+  });
+
+  it('refuses storage and modes this version does not have instead of ignoring them', () => {
+    expect(problemsOf({ FERRY_STORAGE: 's3' })).toEqual([
+      expect.stringMatching(/^FERRY_STORAGE="s3": expected "disk"/),
+    ]);
+    expect(problemsOf({ FERRY_REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([
+      expect.stringMatching(/^FERRY_REDIS_URL="redis:\/\/127.0.0.1:6379": distributed mode/),
+    ]);
+  });
+
+  it('rejects a public URL that is not absolute http(s)', () => {
+    expect(problemsOf({ FERRY_PUBLIC_URL: 'uploads.example.com' })).toEqual([
+      expect.stringMatching(/^FERRY_PUBLIC_URL="uploads.example.com": expected an absolute http\(s\) URL/),
+    ]);
+  });
+
+  it('reads config/ferry.json when present, and the environment wins over it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ferry-config-'));
+    await import('node:fs/promises').then((fs) => fs.mkdir(path.join(dir, 'config')));
+    await writeFile(path.join(dir, 'config', 'ferry.json'), JSON.stringify({ PORT: 2000, FERRY_MAX_SIZE: '1MiB' }));
+    const config = loadConfig({ PORT: '3000' }, dir);
+    expect(config.port).toBe(3000);
+    expect(config.maxSize).toBe(1024 * 1024);
+  });
+
+  it('reports a FERRY_CONFIG_FILE that is missing or not JSON', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ferry-config-'));
+    expect(problemsOf({ FERRY_CONFIG_FILE: 'nope.json' }, dir)).toEqual([expect.stringMatching(/file not found$/)]);
+    await writeFile(path.join(dir, 'bad.json'), '{nope');
+    expect(problemsOf({ FERRY_CONFIG_FILE: 'bad.json' }, dir)).toEqual([expect.stringMatching(/not valid JSON$/)]);
+  });
+});
