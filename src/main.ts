@@ -31,7 +31,7 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
   await blobs.init();
   await state.init();
   const locker = new MemoryLocker();
-  const uploads = new Uploads({ blobs, state, clock: systemClock, incompleteTtlMs: config.incompleteTtlMs });
+  const uploads = new Uploads({ blobs, state, locker, clock: systemClock, incompleteTtlMs: config.incompleteTtlMs });
 
   const app = createApp({
     logger,

@@ -7,6 +7,10 @@ export type FerryErrorCode =
   | 'upload_expired'
   | 'upload_locked'
   | 'upload_incomplete'
+  | 'upload_too_large'
+  | 'checksum_mismatch'
+  | 'invalid_concatenation'
+  | 'upload_is_final'
   | 'request_aborted'
   | 'not_found'
   | 'internal_error'
@@ -17,6 +21,12 @@ const STATUS: Record<FerryErrorCode, number> = {
   upload_expired: 410,
   upload_locked: 423,
   upload_incomplete: 409,
+  upload_too_large: 413,
+  // 460 is the tus checksum extension's "Checksum Mismatch".
+  checksum_mismatch: 460,
+  invalid_concatenation: 400,
+  // A final (concatenated) upload takes no more bytes (tus concatenation: 403).
+  upload_is_final: 403,
   // The client went away or the request was asked to stop; the status is rarely seen by anyone.
   request_aborted: 400,
   not_found: 404,

@@ -29,6 +29,13 @@ export interface Locker {
   requestReleaseOfAll(): void;
 }
 
+/**
+ * An upload's part in a concatenation: a `partial` upload is meant to be joined; a `final` upload
+ * is made of the listed partial uploads, in order.
+ */
+export type Concatenation =
+  { readonly role: 'partial' } | { readonly role: 'final'; readonly partIds: readonly string[] };
+
 /** The durable description of an upload: everything but its bytes and offset. */
 export interface UploadRecord {
   readonly id: string;
@@ -40,6 +47,7 @@ export interface UploadRecord {
   readonly metadata: Readonly<Record<string, string | null>>;
   /** ISO 8601 creation time. */
   readonly createdAt: string;
+  readonly concatenation?: Concatenation;
 }
 
 /** Keeps upload records. Embedded: a JSON file per upload beside the bytes, cached in memory. */
@@ -73,6 +81,12 @@ export interface BlobStore {
    * new size from `stat`.
    */
   append(id: string, offset: number, body: Readable): Promise<number>;
+  /**
+   * Appends like `append`, then keeps the bytes only if `accept()` says so once the body has ended;
+   * otherwise (and when the body fails) the blob is cut back to `offset`. Resolves with the size the
+   * blob has afterwards. A crash before the decision leaves the blob as it was before the call.
+   */
+  appendTentatively(id: string, offset: number, body: Readable, accept: () => boolean): Promise<number>;
   stat(id: string): Promise<BlobStat | undefined>;
   /** Streams the blob, or a range of it. */
   read(id: string, range?: ByteRange): Readable;

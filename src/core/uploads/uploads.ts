@@ -1,6 +1,16 @@
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { FerryError } from '../errors.js';
-import type { BlobStore, ByteRange, Clock, UploadRecord, UploadStateStore } from '../ports.js';
+import type {
+  BlobStore,
+  ByteRange,
+  Clock,
+  Concatenation,
+  Lock,
+  Locker,
+  UploadRecord,
+  UploadStateStore,
+} from '../ports.js';
+import { createDigester, type ExpectedChecksum } from './checksums.js';
 import { isUploadId, newUploadId } from './upload-id.js';
 
 /** An upload as the protocols see it: its record plus what is stored of its bytes right now. */
@@ -18,11 +28,23 @@ export interface CreateUploadInput {
   readonly metadata?: Readonly<Record<string, string | null>>;
   /** Protocols that must name the upload before creating it (tus hooks run first) pass the id. */
   readonly id?: string;
+  /** Marks an upload as a part of a later concatenation. */
+  readonly concatenation?: { readonly role: 'partial' };
+}
+
+export interface ConcatenateInput {
+  readonly tenant: string;
+  /** Partial uploads of the same tenant, complete, in the order their bytes are joined. */
+  readonly partIds: readonly string[];
+  readonly metadata?: Readonly<Record<string, string | null>>;
+  /** Largest size the joined upload may have. */
+  readonly maxSize: number;
 }
 
 export interface UploadsOptions {
   readonly state: UploadStateStore;
   readonly blobs: BlobStore;
+  readonly locker: Locker;
   readonly clock: Clock;
   /** An unfinished upload expires this long after its creation or its last received byte. */
   readonly incompleteTtlMs: number;
@@ -47,6 +69,7 @@ export class Uploads {
       size: input.size,
       metadata: { ...input.metadata },
       createdAt: this.options.clock.now().toISOString(),
+      ...(input.concatenation ? { concatenation: input.concatenation } : {}),
     };
     // Bytes first, then the record: a record always has a blob, so a crash in between leaves at
     // worst an orphan empty blob, never an upload that cannot take bytes.
@@ -96,9 +119,77 @@ export class Uploads {
   /**
    * Appends a request body at `offset` and resolves with the new offset. The caller holds the
    * upload's lock and has checked `offset` against the stored offset and the body against the size.
+   *
+   * With `expected`, the bytes become part of the upload only if the whole body matches the
+   * checksum; otherwise none of them is kept and `checksum_mismatch` is thrown. A body cut short
+   * can never match, so a checksummed chunk is stored whole or not at all.
    */
-  async append(id: string, offset: number, body: Readable): Promise<number> {
-    return this.options.blobs.append(id, offset, body);
+  async append(id: string, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<number> {
+    if (!expected) return this.options.blobs.append(id, offset, body);
+    const digester = createDigester(expected.algorithm);
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        digester.update(chunk);
+        callback(null, chunk);
+      },
+    });
+    body.once('error', (error) => hashing.destroy(error));
+    let matched = false;
+    const size = await this.options.blobs.appendTentatively(id, offset, body.pipe(hashing), () => {
+      matched = digester.digest().equals(expected.digest);
+      return matched;
+    });
+    if (!matched) throw new FerryError('checksum_mismatch', `${expected.algorithm} checksum mismatch`);
+    return size;
+  }
+
+  /**
+   * Joins complete partial uploads of one tenant into a new, complete upload, streaming their bytes
+   * in order. The partials stay (the lifecycle removes them like any upload). The partials are
+   * locked while they are read so nobody removes one halfway.
+   */
+  async concatenate(input: ConcatenateInput): Promise<Upload> {
+    if (input.partIds.length === 0) {
+      throw new FerryError('invalid_concatenation', 'a final upload needs at least one partial upload');
+    }
+    return this.withLocks(input.partIds, async () => {
+      const parts: Upload[] = [];
+      for (const partId of input.partIds) {
+        const part = await this.find(partId, input.tenant);
+        if (!part) throw new FerryError('upload_not_found', `partial upload ${partId} not found`);
+        if (part.concatenation?.role !== 'partial') {
+          throw new FerryError('invalid_concatenation', `upload ${partId} is not a partial upload`);
+        }
+        if (!part.complete) throw new FerryError('invalid_concatenation', `partial upload ${partId} is not complete`);
+        parts.push(part);
+      }
+      const size = parts.reduce((sum, part) => sum + part.offset, 0);
+      if (size > input.maxSize) throw new FerryError('upload_too_large', 'the joined upload exceeds the maximum size');
+
+      const id = newUploadId();
+      const concatenation: Concatenation = { role: 'final', partIds: [...input.partIds] };
+      // Bytes first, record last: until the record exists the new upload is invisible, so nobody
+      // sees a final upload that is still being joined.
+      await this.options.blobs.create(id);
+      try {
+        let offset = 0;
+        for (const part of parts)
+          offset = await this.options.blobs.append(id, offset, this.options.blobs.read(part.id));
+      } catch (error) {
+        await this.options.blobs.remove(id);
+        throw error;
+      }
+      const record: UploadRecord = {
+        id,
+        tenant: input.tenant,
+        size,
+        metadata: { ...input.metadata },
+        createdAt: this.options.clock.now().toISOString(),
+        concatenation,
+      };
+      await this.options.state.put(record);
+      return this.view(record, size, new Date(record.createdAt));
+    });
   }
 
   /** Sets the length of an upload created with a deferred length. The caller holds the lock. */
@@ -116,6 +207,22 @@ export class Uploads {
 
   read(id: string, range?: ByteRange): Readable {
     return this.options.blobs.read(id, range);
+  }
+
+  /** Holds the locks of `ids` (taken in sorted order, so two callers never deadlock) around `work`. */
+  private async withLocks<T>(ids: readonly string[], work: () => Promise<T>): Promise<T> {
+    const held: Lock[] = [];
+    const signal = new AbortController().signal;
+    try {
+      for (const id of [...new Set(ids)].sort()) {
+        const lock = this.options.locker.newLock(id);
+        await lock.lock(signal, () => undefined);
+        held.push(lock);
+      }
+      return await work();
+    } finally {
+      for (const lock of held) await lock.unlock();
+    }
   }
 
   private view(record: UploadRecord, offset: number, lastWrite: Date): Upload {

@@ -1,39 +1,62 @@
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload as TusUpload } from '@tus/utils';
+import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
 import type { Upload, Uploads } from '../../core/uploads/uploads.js';
+
+/** What Ferry's creation hook learned about a new upload from the request. */
+export interface NewUploadContext {
+  readonly tenant: string;
+  readonly partial: boolean;
+}
 
 /**
  * @tus/server's `DataStore` over Ferry's core: tus handlers keep the protocol semantics, core keeps
- * the bytes and records. The tenant of a new upload is attached by the creation hook (see
- * `tenantOfNewUpload`), because @tus/server hands the store only the `Upload` object.
+ * the bytes and records. @tus/server hands the store only ids and `Upload` objects, so what the
+ * request said is passed alongside: the creation hook attaches a `NewUploadContext` to the `Upload`
+ * object, and the request's lock attaches the expected checksum to the upload id it holds.
  */
 export class CoreDataStore extends DataStore {
-  /** Set by the creation hook for the `Upload` object it was given, read here in `create`. */
-  readonly tenantOfNewUpload = new WeakMap<TusUpload, string>();
+  readonly newUploadContexts = new WeakMap<TusUpload, NewUploadContext>();
+  /** Set only while the request carrying `Upload-Checksum` holds the upload's lock. */
+  readonly expectedChecksums = new Map<string, ExpectedChecksum>();
 
   constructor(private readonly uploads: Uploads) {
     super();
     // `expiration` is advertised, but Ferry computes expiry itself (from the last received byte, not
     // the creation time, and never for completed uploads): getExpiration() stays 0 so @tus/server
     // neither adds its own Upload-Expires nor answers 410 for completed uploads.
-    this.extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination', 'expiration'];
+    this.extensions = [
+      'creation',
+      'creation-with-upload',
+      'creation-defer-length',
+      'termination',
+      'expiration',
+      'checksum',
+      'concatenation',
+    ];
+  }
+
+  override hasExtension(extension: string): boolean {
+    // @tus/server 2.4.5 asks for 'concatentation' (sic) before it lets an Upload-Concat POST through.
+    return extension === 'concatentation' || super.hasExtension(extension);
   }
 
   override async create(upload: TusUpload): Promise<TusUpload> {
-    const tenant = this.tenantOfNewUpload.get(upload);
-    if (tenant === undefined) throw new Error('tus upload created without a tenant');
+    const context = this.newUploadContexts.get(upload);
+    if (!context) throw new Error('tus upload created without a request context');
     const created = await this.uploads.create({
       id: upload.id,
-      tenant,
+      tenant: context.tenant,
       size: upload.size,
       metadata: upload.metadata ?? {},
+      ...(context.partial ? { concatenation: { role: 'partial' } as const } : {}),
     });
     upload.creation_date = created.createdAt;
     return upload;
   }
 
   override async write(body: Readable, id: string, offset: number): Promise<number> {
-    return this.uploads.append(id, offset, body);
+    return this.uploads.append(id, offset, body, this.expectedChecksums.get(id));
   }
 
   override async getUpload(id: string): Promise<TusUpload> {

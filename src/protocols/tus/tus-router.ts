@@ -1,14 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 import { Server, type ServerOptions } from '@tus/server';
+import { EXPOSED_HEADERS, Metadata } from '@tus/utils';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { ServerRequest } from 'srvx';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
-import { isFerryError } from '../../core/errors.js';
+import { FerryError, isFerryError } from '../../core/errors.js';
 import type { Locker } from '../../core/ports.js';
-import type { Uploads } from '../../core/uploads/uploads.js';
+import { CHECKSUM_ALGORITHMS, type ExpectedChecksum } from '../../core/uploads/checksums.js';
+import type { Upload, Uploads } from '../../core/uploads/uploads.js';
 import { CoreDataStore } from './core-datastore.js';
 import { sendUploadBytes } from './download.js';
+import { parseUploadChecksum, parseUploadConcat } from './tus-headers.js';
 
 export interface TusRouterOptions {
   readonly uploads: Uploads;
@@ -23,43 +26,49 @@ export interface TusRouterOptions {
 }
 
 const TUS_PATH = '/files';
+const TUS_VERSION = '1.0.0';
 /** Headers Ferry adds to tus responses that browser clients must be able to read. */
-const EXTRA_EXPOSED_HEADERS = ['Upload-Expires'];
+const EXTRA_EXPOSED_HEADERS = ['Upload-Expires', 'Upload-Checksum', 'Tus-Checksum-Algorithm'];
+const OVERRIDABLE_METHODS = new Set(['PATCH', 'DELETE', 'HEAD']);
 
 /**
- * tus 1.0 at `/files/`: @tus/server handles the protocol over Ferry's core, Ferry adds what it does
- * differently (tenant checks, expiry computed from the last received byte, error mapping) and serves
- * downloads itself (@tus/server's GET crashed the process on Node 20, see TUS-NOTES.md).
+ * tus 1.0 at `/files/`. @tus/server handles the protocol over Ferry's core; Ferry adds what it lacks
+ * or does differently, at its seams: checksum (through the per-request locker), concatenation (final
+ * uploads are created here, partials through the creation hook), method override, the 412 for an
+ * unsupported version, tenant checks, expiry from the last received byte, error mapping, and
+ * downloads (@tus/server's GET crashed the process on Node 20, see TUS-NOTES.md).
  */
 export function createTusRouter(options: TusRouterOptions): express.Router {
   const { uploads, tenantOf, logger } = options;
   const store = new CoreDataStore(uploads);
-  // Hooks get srvx's web request; the Node request (with Ferry's request context) sits behind it.
-  const nodeRequestOf = (req: ServerRequest): IncomingMessage => {
-    // Ferry serves HTTP/1.1 only, so the Node request is always an IncomingMessage.
-    const nodeRequest = req.runtime?.node?.req as IncomingMessage | undefined;
-    if (!nodeRequest) throw new Error('tus hook called without the Node request');
-    return nodeRequest;
-  };
 
   const serverOptions: ServerOptions & { datastore: CoreDataStore } = {
     path: TUS_PATH,
     datastore: store,
-    locker: options.locker,
+    locker: (req) => lockerFor(req),
     maxSize: options.maxSize,
     lockDrainTimeout: options.lockDrainTimeoutMs,
     exposedHeaders: EXTRA_EXPOSED_HEADERS,
     namingFunction: () => uploads.newId(),
-    generateUrl: options.publicUrl ? (_req, { id }) => `${options.publicUrl}${TUS_PATH}/${id}` : undefined,
+    generateUrl: (req, { id }) => uploadUrl(nodeRequestOf(req), id),
     async onIncomingRequest(req, id) {
       if (req.method === 'POST') return;
       const tenant = tenantOf(nodeRequestOf(req));
       // Termination may remove an expired upload; everything else must be live.
-      if (req.method === 'DELETE') await uploads.get(id, tenant);
-      else await uploads.getLive(id, tenant);
+      if (req.method === 'DELETE') {
+        await uploads.get(id, tenant);
+        return;
+      }
+      const upload = await uploads.getLive(id, tenant);
+      if (req.method === 'PATCH' && upload.concatenation?.role === 'final') {
+        throw new FerryError('upload_is_final', 'a final upload cannot be patched');
+      }
     },
     async onUploadCreate(req, upload) {
-      store.tenantOfNewUpload.set(upload, tenantOf(nodeRequestOf(req)));
+      store.newUploadContexts.set(upload, {
+        tenant: tenantOf(nodeRequestOf(req)),
+        partial: req.headers.get('upload-concat')?.trim() === 'partial',
+      });
       return { metadata: upload.metadata };
     },
     // Must return an object: `undefined` turns a finished creation-with-upload POST into a 500.
@@ -74,6 +83,39 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
   };
   const tus = new Server(serverOptions);
 
+  /**
+   * A request with `Upload-Checksum` gets a locker that, while the request holds the upload's lock,
+   * tells the store which checksum the body must match. The lock makes this safe: no other request
+   * of that upload can write (or see the entry) until it is removed again at unlock.
+   */
+  function lockerFor(req: ServerRequest): Locker {
+    const header = req.headers.get('upload-checksum');
+    const parsed = header === null ? undefined : parseUploadChecksum(header);
+    if (!parsed?.ok) return options.locker;
+    const expected: ExpectedChecksum = parsed.value;
+    return {
+      newLock(id) {
+        const inner = options.locker.newLock(id);
+        return {
+          async lock(signal, requestRelease) {
+            await inner.lock(signal, requestRelease);
+            store.expectedChecksums.set(id, expected);
+          },
+          async unlock() {
+            if (store.expectedChecksums.get(id) === expected) store.expectedChecksums.delete(id);
+            await inner.unlock();
+          },
+        };
+      },
+      requestReleaseOfAll: () => options.locker.requestReleaseOfAll(),
+    };
+  }
+
+  function uploadUrl(req: IncomingMessage, id: string): string {
+    if (options.publicUrl) return `${options.publicUrl}${TUS_PATH}/${id}`;
+    return `http://${req.headers.host ?? 'localhost'}${TUS_PATH}/${id}`;
+  }
+
   const router = express.Router();
   router.get(`${TUS_PATH}/:id`, (req, res, next) => {
     // Express routes HEAD to GET handlers too; tus must answer HEAD (resume depends on it).
@@ -86,20 +128,126 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
   });
 
   async function handleTus(req: Request, res: Response): Promise<void> {
+    const refusal = applyMethodOverride(req) ?? refuseUnsupportedVersion(req) ?? refuseBadChecksumHeader(req);
+    if (refusal) {
+      sendTus(res, refusal.status, refusal.body, refusal.headers);
+      return;
+    }
     dropEmptyMetadataHeader(req);
-    const request = new NodeRequest({ req, res });
-    const response = await tus.handleWeb(request);
+    const concat = req.method === 'POST' ? req.get('upload-concat') : undefined;
+    if (concat?.trim().startsWith('final')) {
+      await createFinalUpload(req, res, concat);
+      return;
+    }
+
+    const response = await tus.handleWeb(new NodeRequest({ req, res }));
     const id = uploadIdOf(req, response);
     res.locals.uploadId = id;
     res.locals.bytesReceived = bytesReceivedBy(req, response);
+    if (req.method === 'OPTIONS') response.headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     if (id && response.ok && req.method !== 'DELETE' && req.method !== 'OPTIONS') {
       const upload = await uploads.findInAnyTenant(id);
-      if (upload?.expiresAt) response.headers.set('Upload-Expires', upload.expiresAt.toUTCString());
+      if (upload) for (const [name, value] of Object.entries(stateHeaders(upload))) response.headers.set(name, value);
     }
     await sendNodeResponse(res, response);
   }
 
+  /** `POST` with `Upload-Concat: final;<urls>`: join finished partial uploads into a new upload. */
+  async function createFinalUpload(req: Request, res: Response, header: string): Promise<void> {
+    const concat = parseUploadConcat(header, TUS_PATH);
+    if (!concat.ok || concat.value.role !== 'final') {
+      sendTus(res, 400, `${concat.ok ? 'invalid Upload-Concat' : concat.error}\n`);
+      return;
+    }
+    let metadata: Record<string, string | null> | undefined;
+    const metadataHeader = req.get('upload-metadata');
+    try {
+      metadata = metadataHeader ? Metadata.parse(metadataHeader) : undefined;
+    } catch {
+      sendTus(res, 400, 'Upload-Metadata is invalid\n');
+      return;
+    }
+    try {
+      const upload = await uploads.concatenate({
+        tenant: tenantOf(req),
+        partIds: concat.value.partIds,
+        metadata,
+        maxSize: options.maxSize,
+      });
+      res.locals.uploadId = upload.id;
+      sendTus(res, 201, '', { Location: uploadUrl(req, upload.id), ...stateHeaders(upload) });
+    } catch (error) {
+      if (!isFerryError(error)) throw error;
+      sendTus(res, error.status, `${error.message}\n`);
+    }
+  }
+
   return router;
+}
+
+interface Refusal {
+  readonly status: number;
+  readonly body: string;
+  readonly headers?: Record<string, string>;
+}
+
+/** `X-HTTP-Method-Override` on a POST makes it the named method (for proxies that drop PATCH). */
+function applyMethodOverride(req: Request): Refusal | undefined {
+  const override = req.get('x-http-method-override');
+  if (req.method !== 'POST' || override === undefined) return undefined;
+  const method = override.trim().toUpperCase();
+  if (!OVERRIDABLE_METHODS.has(method)) {
+    return { status: 400, body: 'X-HTTP-Method-Override must be PATCH, DELETE or HEAD\n' };
+  }
+  req.method = method;
+  return undefined;
+}
+
+/** tus 1.0: a version the server does not support is 412 with the versions it does (@tus/server says 400). */
+function refuseUnsupportedVersion(req: Request): Refusal | undefined {
+  const version = req.get('tus-resumable');
+  if (req.method === 'OPTIONS' || version === undefined || version.trim() === TUS_VERSION) return undefined;
+  return { status: 412, body: 'Unsupported Tus-Resumable version\n', headers: { 'Tus-Version': TUS_VERSION } };
+}
+
+function refuseBadChecksumHeader(req: Request): Refusal | undefined {
+  const header = req.get('upload-checksum');
+  if (header === undefined) return undefined;
+  const parsed = parseUploadChecksum(header);
+  return parsed.ok ? undefined : { status: 400, body: `${parsed.error}\n` };
+}
+
+/** Headers that describe an upload's state beyond what @tus/server sends. */
+function stateHeaders(upload: Upload): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (upload.expiresAt) headers['Upload-Expires'] = upload.expiresAt.toUTCString();
+  if (upload.concatenation?.role === 'partial') headers['Upload-Concat'] = 'partial';
+  if (upload.concatenation?.role === 'final') {
+    headers['Upload-Concat'] = `final;${upload.concatenation.partIds.map((id) => `${TUS_PATH}/${id}`).join(' ')}`;
+  }
+  return headers;
+}
+
+/** A response written by Ferry itself on the tus endpoint, with the headers tus clients rely on. */
+function sendTus(res: Response, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.status(status);
+  res.set({
+    'Tus-Resumable': TUS_VERSION,
+    'Access-Control-Allow-Origin': '*',
+    'Access-Control-Expose-Headers': [EXPOSED_HEADERS, ...EXTRA_EXPOSED_HEADERS].join(', '),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  if (body) res.type('text/plain').send(body);
+  else res.end();
+}
+
+// Hooks get srvx's web request; the Node request (with Ferry's request context) sits behind it.
+function nodeRequestOf(req: ServerRequest): IncomingMessage {
+  // Ferry serves HTTP/1.1 only, so the Node request is always an IncomingMessage.
+  const nodeRequest = req.runtime?.node?.req as IncomingMessage | undefined;
+  if (!nodeRequest) throw new Error('tus hook called without the Node request');
+  return nodeRequest;
 }
 
 function uploadIdOf(req: Request, response: globalThis.Response): string | undefined {
@@ -125,7 +273,7 @@ function bytesReceivedBy(req: Request, response: globalThis.Response): number | 
  */
 function dropEmptyMetadataHeader(req: Request): void {
   const value = req.headers['upload-metadata'];
-  if (value === undefined || value.trim() !== '') return;
+  if (typeof value !== 'string' || value.trim() !== '') return;
   delete req.headers['upload-metadata'];
   const raw: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
