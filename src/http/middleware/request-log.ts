@@ -4,14 +4,15 @@ import type { Logger } from 'pino';
 /**
  * One JSON line per request: method, path, upload id, status, upload bytes stored by the request
  * (set by the protocol in `res.locals.bytesReceived`), bytes sent and duration. Logged on `close`
- * so requests cut by the client are logged too.
+ * so requests cut by the client are logged too; a protocol whose work goes on after a cut (saving
+ * what arrived) sets `res.locals.settled` and the line waits for it.
  */
 export function requestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     const socket = req.socket;
     const writtenBefore = socket.bytesWritten;
-    res.once('close', () => {
+    const log = () =>
       logger.info(
         {
           method: req.method,
@@ -25,6 +26,10 @@ export function requestLog(logger: Logger): RequestHandler {
         },
         'request',
       );
+    res.once('close', () => {
+      const settled = res.locals.settled as Promise<unknown> | undefined;
+      if (settled) void settled.finally(log);
+      else log();
     });
     next();
   };

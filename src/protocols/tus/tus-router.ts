@@ -124,7 +124,8 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     sendUploadBytes(uploads, req.params.id, tenantOf(req), res).catch(next);
   });
   router.all(`${TUS_PATH}{/*rest}`, (req, res, next) => {
-    handleTus(req, res).catch(next);
+    // The request log waits for this, so a request the client cut is logged with what it stored.
+    res.locals.settled = handleTus(req, res).catch(next);
   });
 
   async function handleTus(req: Request, res: Response): Promise<void> {
@@ -134,6 +135,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       return;
     }
     dropEmptyMetadataHeader(req);
+    await dropRepeatedUploadLength(req);
     const concat = req.method === 'POST' ? req.get('upload-concat') : undefined;
     if (concat?.trim().startsWith('final')) {
       await createFinalUpload(req, res, concat);
@@ -150,6 +152,19 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       if (upload) for (const [name, value] of Object.entries(stateHeaders(upload))) response.headers.set(name, value);
     }
     await sendNodeResponse(res, response);
+  }
+
+  /**
+   * A client that declared a deferred length on a PATCH that was then cut resends the same
+   * `Upload-Length` when it resumes (tus-js-client does). @tus/server refuses any length once one is
+   * set; like tusd, Ferry ignores a repeat of the stored value. A different value still gets 400.
+   */
+  async function dropRepeatedUploadLength(req: Request): Promise<void> {
+    const length = req.get('upload-length');
+    if (req.method !== 'PATCH' || length === undefined) return;
+    const id = uploadIdOf(req, undefined);
+    const upload = id ? await uploads.findInAnyTenant(id) : undefined;
+    if (upload?.size !== undefined && String(upload.size) === length.trim()) dropHeader(req, 'upload-length');
   }
 
   /** `POST` with `Upload-Concat: final;<urls>`: join finished partial uploads into a new upload. */
@@ -250,8 +265,8 @@ function nodeRequestOf(req: ServerRequest): IncomingMessage {
   return nodeRequest;
 }
 
-function uploadIdOf(req: Request, response: globalThis.Response): string | undefined {
-  const location = response.headers.get('location');
+function uploadIdOf(req: Request, response: globalThis.Response | undefined): string | undefined {
+  const location = response?.headers.get('location');
   const source = req.method === 'POST' ? location : req.path;
   if (!source) return undefined;
   const match = /\/files\/([^/?#]+)\/?(?:[?#].*)?$/.exec(source);
@@ -268,16 +283,19 @@ function bytesReceivedBy(req: Request, response: globalThis.Response): number | 
 
 /**
  * Some clients (tuspy among them) send an empty `Upload-Metadata` header, which means no metadata
- * (API.md §3.2); @tus/server's header validation would answer 400. Both views of the headers are
- * cleaned because srvx reads single headers from one and iterates the other.
+ * (API.md §3.2); @tus/server's header validation would answer 400.
  */
 function dropEmptyMetadataHeader(req: Request): void {
   const value = req.headers['upload-metadata'];
-  if (typeof value !== 'string' || value.trim() !== '') return;
-  delete req.headers['upload-metadata'];
+  if (typeof value === 'string' && value.trim() === '') dropHeader(req, 'upload-metadata');
+}
+
+/** Removes a request header from both views srvx reads: single headers from one, iteration from the other. */
+function dropHeader(req: Request, lowerCaseName: string): void {
+  delete req.headers[lowerCaseName];
   const raw: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() !== 'upload-metadata') raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    if (req.rawHeaders[i]!.toLowerCase() !== lowerCaseName) raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
   }
   req.rawHeaders = raw;
 }
