@@ -9,6 +9,7 @@ export type FerryErrorCode =
   | 'upload_incomplete'
   | 'upload_too_large'
   | 'checksum_mismatch'
+  | 'chunk_interrupted'
   | 'invalid_concatenation'
   | 'upload_is_final'
   | 'request_aborted'
@@ -24,6 +25,8 @@ const STATUS: Record<FerryErrorCode, number> = {
   upload_too_large: 413,
   // 460 is the tus checksum extension's "Checksum Mismatch".
   checksum_mismatch: 460,
+  // A checksummed chunk cut short (another request took the upload over): retryable, like a lock.
+  chunk_interrupted: 423,
   invalid_concatenation: 400,
   // A final (concatenated) upload takes no more bytes (tus concatenation: 403).
   upload_is_final: 403,

@@ -12,6 +12,11 @@ export const isChecksumAlgorithm = (name: string): name is ChecksumAlgorithm =>
 export interface ExpectedChecksum {
   readonly algorithm: ChecksumAlgorithm;
   readonly digest: Buffer;
+  /**
+   * How many bytes the digest covers, when the client said (Content-Length). A body that ends
+   * before that was interrupted, which is not the client's data being wrong.
+   */
+  readonly length?: number;
 }
 
 export interface Digester {

@@ -121,14 +121,17 @@ export class Uploads {
    * upload's lock and has checked `offset` against the stored offset and the body against the size.
    *
    * With `expected`, the bytes become part of the upload only if the whole body matches the
-   * checksum; otherwise none of them is kept and `checksum_mismatch` is thrown. A body cut short
-   * can never match, so a checksummed chunk is stored whole or not at all.
+   * checksum; otherwise none of them is kept. A body shorter than the length the checksum covers was
+   * interrupted (`chunk_interrupted`, retryable); a whole body that does not match is
+   * `checksum_mismatch`. Either way a checksummed chunk is stored whole or not at all.
    */
   async append(id: string, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<number> {
     if (!expected) return this.options.blobs.append(id, offset, body);
     const digester = createDigester(expected.algorithm);
+    let received = 0;
     const hashing = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
         digester.update(chunk);
         callback(null, chunk);
       },
@@ -139,8 +142,14 @@ export class Uploads {
       matched = digester.digest().equals(expected.digest);
       return matched;
     });
-    if (!matched) throw new FerryError('checksum_mismatch', `${expected.algorithm} checksum mismatch`);
-    return size;
+    if (matched) return size;
+    if (expected.length !== undefined && received < expected.length) {
+      throw new FerryError(
+        'chunk_interrupted',
+        'the chunk ended before all its bytes arrived (another request took over the upload); none of it was kept',
+      );
+    }
+    throw new FerryError('checksum_mismatch', `${expected.algorithm} checksum mismatch`);
   }
 
   /**

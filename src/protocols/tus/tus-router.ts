@@ -92,7 +92,11 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     const header = req.headers.get('upload-checksum');
     const parsed = header === null ? undefined : parseUploadChecksum(header);
     if (!parsed?.ok) return options.locker;
-    const expected: ExpectedChecksum = parsed.value;
+    const contentLength = Number(req.headers.get('content-length') ?? Number.NaN);
+    const expected: ExpectedChecksum = {
+      ...parsed.value,
+      ...(Number.isSafeInteger(contentLength) && contentLength >= 0 ? { length: contentLength } : {}),
+    };
     return {
       newLock(id) {
         const inner = options.locker.newLock(id);
