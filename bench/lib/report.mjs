@@ -1,0 +1,123 @@
+// Turning timed runs into medians, ratios, a Markdown table and a JSON document.
+import { median } from './util.mjs';
+
+const MB = 1e6;
+const GB = 1e9;
+
+/** Per-run derived numbers. Throughput is MB/s (10^6) for byte workloads, uploads/s for "small". */
+export function derive(run) {
+  const perUpload = run.workload === 'small';
+  return {
+    ...run,
+    throughput: perUpload ? run.uploads / run.elapsedS : run.bytes / MB / run.elapsedS,
+    unit: perUpload ? 'uploads/s' : 'MB/s',
+    cpuSPerGB: run.cpuS / (run.bytes / GB),
+    cpuMsPerUpload: (run.cpuS * 1000) / run.uploads,
+  };
+}
+
+const round2 = (x) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
+const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
+
+/**
+ * Medians per workload and variant, and the ratios we care about. Ratios are taken between
+ * medians of the same bench run (never against numbers from another run or machine).
+ * "chunked" has no plain run of its own: the plain reference is the single-PUT large run.
+ */
+export function summarize(runs, workloads, variants) {
+  const summary = {};
+  for (const w of workloads) {
+    summary[w] = {};
+    for (const v of variants) {
+      const rs = runs.filter((r) => r.workload === w && r.variant === v);
+      if (rs.length === 0) continue;
+      const t = rs.map((r) => r.throughput);
+      summary[w][v] = {
+        rounds: rs.length,
+        unit: rs[0].unit,
+        throughput: { median: median(t), min: Math.min(...t), max: Math.max(...t) },
+        cpuSPerGB: median(rs.map((r) => r.cpuSPerGB)),
+        cpuMsPerUpload: median(rs.map((r) => r.cpuMsPerUpload)),
+        peakRssMB: Math.max(...rs.map((r) => r.peakRssBytes)) / MB,
+      };
+    }
+  }
+  // Throughput of a variant in one round, for the paired per-round ratios below.
+  const thr = (w, v, round) => runs.find((r) => r.workload === w && r.variant === v && r.round === round)?.throughput;
+  for (const w of workloads) {
+    const plainW = summary[w].plain ? w : 'large';
+    const plainRef = summary[plainW]?.plain?.throughput.median;
+    const bare = summary[w]['bare-tus']?.throughput.median;
+    for (const [v, s] of Object.entries(summary[w])) {
+      s.ratioVsPlain = v === 'plain' || !plainRef ? null : s.throughput.median / plainRef;
+      s.ratioFerryBareTus = v === 'ferry' && bare ? s.throughput.median / bare : null;
+      // The same ratios within each round (runs a few seconds apart), in the JSON only:
+      // their spread shows how far to trust the headline ratio of medians.
+      const rounds = [...new Set(runs.filter((r) => r.workload === w && r.variant === v).map((r) => r.round))];
+      const perRound = (other, otherW = w) =>
+        rounds.map((r) => round3(thr(w, v, r) / thr(otherW, other, r))).filter((x) => x !== null);
+      s.perRound = {
+        ratioVsPlain: v !== 'plain' && plainRef ? perRound('plain', plainW) : [],
+        ratioFerryBareTus: v === 'ferry' && bare ? perRound('bare-tus') : [],
+      };
+    }
+  }
+  // Round everything once here so the JSON and the table agree.
+  for (const w of Object.values(summary)) {
+    for (const s of Object.values(w)) {
+      s.throughput = {
+        median: round2(s.throughput.median),
+        min: round2(s.throughput.min),
+        max: round2(s.throughput.max),
+      };
+      s.cpuSPerGB = round2(s.cpuSPerGB);
+      s.cpuMsPerUpload = round3(s.cpuMsPerUpload);
+      s.peakRssMB = Math.round(s.peakRssMB);
+      s.ratioVsPlain = round3(s.ratioVsPlain);
+      s.ratioFerryBareTus = round3(s.ratioFerryBareTus);
+    }
+  }
+  return summary;
+}
+
+const fmt = (x, digits = 2) => (x === null || x === undefined ? '' : x.toFixed(digits));
+
+const ratioCell = (ratio, perRound) =>
+  perRound.length > 1
+    ? `${fmt(ratio)}× (${fmt(Math.min(...perRound))}–${fmt(Math.max(...perRound))})`
+    : `${fmt(ratio)}×`;
+
+/** Ratio cells show the ratio of the medians, then (min–max) of the same ratio within single rounds. */
+export function markdownTable(summary, workloadLabels) {
+  const lines = [
+    '| workload | variant | throughput (median, min–max) | server CPU | peak RSS MB | ratio vs plain | ratio ferry/bare-tus |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const [w, byVariant] of Object.entries(summary)) {
+    for (const [v, s] of Object.entries(byVariant)) {
+      const thr = `${fmt(s.throughput.median, 0)} ${s.unit} (${fmt(s.throughput.min, 0)}–${fmt(s.throughput.max, 0)})`;
+      const cpu =
+        w === 'small'
+          ? `${fmt(s.cpuMsPerUpload, 2)} ms/upload (${fmt(s.cpuSPerGB, 0)} s/GB)`
+          : `${fmt(s.cpuSPerGB, 2)} s/GB`;
+      const vsPlain =
+        s.ratioVsPlain === null ? (v === 'plain' ? '1' : '') : ratioCell(s.ratioVsPlain, s.perRound.ratioVsPlain);
+      const vsBare = s.ratioFerryBareTus === null ? '' : ratioCell(s.ratioFerryBareTus, s.perRound.ratioFerryBareTus);
+      lines.push(`| ${workloadLabels[w] ?? w} | ${v} | ${thr} | ${cpu} | ${s.peakRssMB} | ${vsPlain} | ${vsBare} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** One line: ferry's throughput ratios per workload, the numbers to watch over time. */
+export function summaryLine(summary) {
+  const part = (key) =>
+    Object.entries(summary)
+      .filter(([, byVariant]) => byVariant.ferry?.[key] != null)
+      .map(([w, byVariant]) => `${w} ${fmt(byVariant.ferry[key])}×`)
+      .join(', ');
+  const plain = part('ratioVsPlain');
+  const bare = part('ratioFerryBareTus');
+  if (!plain && !bare) return 'ferry was not measured in this run.';
+  return `ferry/plain: ${plain || 'n/a'}; ferry/bare-tus: ${bare || 'n/a'}`;
+}

@@ -1,0 +1,86 @@
+// Small helpers: statistics, files, disk space.
+import { createHash, randomFillSync } from 'node:crypto';
+import { createReadStream, openSync, closeSync, fsyncSync, writeSync, statfsSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+
+export const MiB = 1024 * 1024;
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function median(values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Integer or float from the environment, with a default and a sanity check. */
+export function envNumber(name, def, { min = 0, integer = true } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new Error(`${name}=${raw}: expected ${integer ? 'an integer' : 'a number'} >= ${min}`);
+  }
+  return n;
+}
+
+/**
+ * Write `size` bytes of crypto-random data to `file` and return its sha256.
+ * Random data so that nothing on the path (disk, page cache, future compression) can
+ * take a shortcut on it.
+ */
+export function writeRandomFile(file, size) {
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(4 * MiB);
+  const fd = openSync(file, 'w');
+  try {
+    for (let done = 0; done < size;) {
+      const n = Math.min(buf.length, size - done);
+      const chunk = buf.subarray(0, n);
+      randomFillSync(chunk);
+      hash.update(chunk);
+      writeSync(fd, chunk);
+      done += n;
+    }
+    // Flush now: otherwise the kernel writes these dirty pages back ~30 s later, in the
+    // middle of a timed run, and slows whichever server is being measured then.
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+export async function sha256File(file) {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+export const sha256 = (buf) => createHash('sha256').update(buf).digest('hex');
+
+/** Bytes available to us on the filesystem holding `dir`. */
+export function freeBytes(dir) {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
+/** Run `fn(item, index)` over `items` with at most `concurrency` in flight. */
+export async function mapConcurrent(items, concurrency, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i], i);
+      } catch (err) {
+        next = items.length; // stop the other workers from starting more
+        throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return results;
+}

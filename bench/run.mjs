@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+// Ferry benchmark: plain node:http PUT vs bare @tus/server vs Ferry, in one run.
+// See bench/README.md for the method and the knobs. Progress goes to stderr, the
+// result table to stdout, the full results to bench/results/latest.json.
+import { execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { resetPeakRss, sample } from './lib/procstat.mjs';
+import { markdownTable, summarize, derive, summaryLine } from './lib/report.mjs';
+import { isRunning, tail } from './lib/servers.mjs';
+import { makeAgent } from './lib/tus-client.mjs';
+import { FERRY_CLI, VARIANT_NAMES, startVariant } from './lib/variants.mjs';
+import { MiB, envNumber, freeBytes, mapConcurrent, sha256, sleep, writeRandomFile } from './lib/util.mjs';
+
+const benchDir = import.meta.dirname;
+const repoRoot = path.resolve(benchDir, '..');
+
+function readConfig() {
+  const variants = (process.env.BENCH_VARIANTS || VARIANT_NAMES.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const v of variants) if (!VARIANT_NAMES.includes(v)) throw new Error(`BENCH_VARIANTS: unknown variant ${v}`);
+  return {
+    variants,
+    rounds: envNumber('BENCH_ROUNDS', 5, { min: 1 }),
+    pauseS: envNumber('BENCH_PAUSE_S', 3, { integer: false }),
+    largeMiB: envNumber('BENCH_LARGE_MIB', 512, { min: 1 }),
+    smallCount: envNumber('BENCH_SMALL_COUNT', 200, { min: 1 }),
+    smallKiB: envNumber('BENCH_SMALL_KIB', 64, { min: 1 }),
+    smallConcurrency: envNumber('BENCH_SMALL_CONCURRENCY', 16, { min: 1 }),
+    chunked: process.env.BENCH_CHUNKED !== '0',
+    chunkMiB: envNumber('BENCH_CHUNK_MIB', 8, { min: 1 }),
+    // Time after a run before reading CPU/RSS, so work the server finishes just after
+    // its response (finish hooks, log flushes) is still counted. Not part of the timing.
+    settleMs: 250,
+  };
+}
+
+const config = readConfig();
+const log = (...args) => console.error(...args);
+
+/** Round r starts with variant r (mod n): each variant goes first equally often. */
+const rotate = (list, r) => list.map((_, i) => list[(i + r) % list.length]);
+
+async function main() {
+  const t0 = performance.now();
+  if (!existsSync('/proc/self/stat')) throw new Error('the bench reads /proc and needs Linux');
+  if (config.variants.includes('ferry') && !existsSync(FERRY_CLI)) {
+    throw new Error(`${FERRY_CLI} is missing: run \`npm run build\` (or set BENCH_VARIANTS=plain,bare-tus)`);
+  }
+
+  const tmp = await mkdtemp(path.join(process.env.BENCH_TMPDIR || os.tmpdir(), 'ferry-bench-'));
+  const keepTmp = process.env.BENCH_KEEP_TMP === '1';
+  // Ctrl-C: exit through process.exit so the 'exit' handlers (kill servers, remove the
+  // temp dir) run; they are synchronous and cover crashes too.
+  process.on('exit', () => keepTmp || rmSync(tmp, { recursive: true, force: true }));
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
+
+  const largeSize = config.largeMiB * MiB;
+  const needFree = () => 2 * largeSize + 256 * MiB; // one stored upload + slack, beyond the source
+  if (freeBytes(tmp) < largeSize + needFree()) throw new Error(`not enough free disk in ${tmp}`);
+
+  const started = [];
+  try {
+    log(`temp dir ${tmp}`);
+    log(`generating ${config.largeMiB} MiB random file…`);
+    const largeFile = path.join(tmp, 'large.bin');
+    const large = { size: largeSize, sha256: writeRandomFile(largeFile, largeSize) };
+    const warmFile = path.join(tmp, 'warm.bin');
+    const warm = { size: 16 * MiB, sha256: writeRandomFile(warmFile, 16 * MiB) };
+    // Each small upload gets distinct random content (one slab, sliced), made before any
+    // timing so the client spends nothing on it during a run.
+    const smallSize = config.smallKiB * 1024;
+    const slab = randomFillSync(Buffer.allocUnsafe(config.smallCount * smallSize));
+    const small = Array.from({ length: config.smallCount }, (_, i) =>
+      slab.subarray(i * smallSize, (i + 1) * smallSize),
+    );
+    const smallExpected = small.map((b) => ({ size: b.length, sha256: sha256(b) }));
+
+    const chunkSize = config.chunkMiB * MiB;
+    const workloads = {
+      large: {
+        label: `large (${config.largeMiB} MiB, 1 PATCH)`,
+        applies: () => true,
+        run: async (v, agent) => [await v.uploadFile(largeFile, largeSize, { agent })],
+        verify: (v, refs) => v.verify(refs[0], large),
+        bytes: largeSize,
+        uploads: 1,
+      },
+      small: {
+        label: `small (${config.smallCount} × ${config.smallKiB} KiB, ${config.smallConcurrency} at a time)`,
+        applies: () => true,
+        run: (v, agent) => mapConcurrent(small, config.smallConcurrency, (buf) => v.uploadBuffer(buf, { agent })),
+        verify: (v, refs) => mapConcurrent(refs, 8, (r, i) => v.verify(r, smallExpected[i])),
+        bytes: config.smallCount * smallSize,
+        uploads: config.smallCount,
+      },
+    };
+    if (config.chunked) {
+      workloads.chunked = {
+        label: `chunked (${config.largeMiB} MiB in ${config.chunkMiB} MiB PATCHes)`,
+        // The plain reference for chunked is the large single PUT of the same round.
+        applies: (v) => v.protocol === 'tus',
+        run: async (v, agent) => [await v.uploadFile(largeFile, largeSize, { agent, chunkSize })],
+        verify: (v, refs) => v.verify(refs[0], large),
+        bytes: largeSize,
+        uploads: 1,
+      };
+    }
+
+    // All servers stay up for the whole bench, like real long-running servers; the idle
+    // ones cost next to nothing while another one is measured.
+    const variants = [];
+    for (const name of config.variants) {
+      log(`starting ${name}…`);
+      const v = await startVariant(name, tmp);
+      started.push(v);
+      variants.push(v);
+      log(`  ${name}: pid ${v.pid}, port ${v.port}`);
+    }
+
+    // Untimed warm-up (JIT, first-request lazy init) that also verifies every variant
+    // end-to-end before we spend minutes measuring it.
+    for (const v of variants) {
+      log(`warm-up + check ${v.name}…`);
+      const agent = makeAgent(config.smallConcurrency);
+      try {
+        const refs = await mapConcurrent(small.slice(0, 32), config.smallConcurrency, (b) =>
+          v.uploadBuffer(b, { agent }),
+        );
+        await mapConcurrent(refs, 8, (r, i) => v.verify(r, smallExpected[i]));
+        const opts = { agent, chunkSize: v.protocol === 'tus' && config.chunked ? chunkSize : Infinity };
+        const big = await v.uploadFile(warmFile, warm.size, opts);
+        await v.verify(big, warm);
+        await v.cleanup([...refs, big]);
+      } finally {
+        agent.destroy();
+      }
+    }
+
+    const runs = [];
+    for (let round = 0; round < config.rounds; round++) {
+      for (const [wName, w] of Object.entries(workloads)) {
+        const order = rotate(
+          variants.filter((v) => w.applies(v)),
+          round,
+        );
+        for (const [position, v] of order.entries()) {
+          if (freeBytes(tmp) < needFree()) throw new Error(`free disk in ${tmp} below ${needFree() / MiB} MiB`);
+          await sleep(config.pauseS * 1000); // let the previous run's after-effects (writeback, GC) settle
+          const run = await timedRun(v, wName, w, { round, position, verify: round === 0 });
+          runs.push(run);
+          const d = derive(run);
+          log(
+            `[round ${round + 1}/${config.rounds}] ${wName.padEnd(7)} ${v.name.padEnd(8)} ` +
+              `${d.throughput.toFixed(1)} ${d.unit}, server CPU ${d.cpuSPerGB.toFixed(2)} s/GB, ` +
+              `peak RSS ${(run.peakRssBytes / 1e6).toFixed(0)} MB${run.verified ? ', verified' : ''}`,
+          );
+        }
+      }
+    }
+
+    const derived = runs.map(derive);
+    const summary = summarize(derived, Object.keys(workloads), config.variants);
+    const labels = Object.fromEntries(Object.entries(workloads).map(([k, w]) => [k, w.label]));
+    const durationS = (performance.now() - t0) / 1000;
+
+    console.log(markdownTable(summary, labels));
+    console.log();
+    console.log(summaryLine(summary));
+
+    await writeResults({ summary, labels, runs: derived, durationS });
+    log(`done in ${durationS.toFixed(0)} s; results in bench/results/latest.json`);
+  } catch (err) {
+    // Stop first so the logs are complete, then keep them: the temp dir is about to go.
+    await Promise.all(started.map((v) => v.stop()));
+    const saved = await saveLogs(tmp);
+    const ferry = started.find((v) => v.name === 'ferry');
+    if (ferry) err.message += `\n--- tail of ferry log ---\n${tail(ferry.logFile)}`;
+    if (saved.length) err.message += `\nserver logs saved: ${saved.join(', ')}`;
+    throw err;
+  } finally {
+    await Promise.all(started.map((v) => v.stop()));
+  }
+}
+
+/** Copy the servers' logs to bench/results/ (git-ignored *.log) after a failure. */
+async function saveLogs(tmp) {
+  const saved = [];
+  for (const f of await readdir(tmp).catch(() => [])) {
+    if (!f.endsWith('.log')) continue;
+    const dest = path.join(benchDir, 'results', f);
+    await mkdir(path.dirname(dest), { recursive: true });
+    await copyFile(path.join(tmp, f), dest);
+    saved.push(path.relative(process.cwd(), dest));
+  }
+  return saved;
+}
+
+/** One measured run of workload `w` against variant `v`. */
+async function timedRun(v, wName, w, { round, position, verify }) {
+  if (!isRunning(v.child)) throw new Error(`${v.name} is no longer running`);
+  const peakIsPerRun = resetPeakRss(v.pid);
+  const before = sample(v.pid);
+  const clientBefore = process.cpuUsage();
+  const agent = makeAgent(config.smallConcurrency);
+  let refs;
+  const start = performance.now();
+  try {
+    refs = await w.run(v, agent);
+  } finally {
+    agent.destroy();
+  }
+  const elapsedS = (performance.now() - start) / 1000;
+  await sleep(config.settleMs);
+  const after = sample(v.pid);
+  const client = process.cpuUsage(clientBefore);
+  if (verify) await w.verify(v, refs); // outside the measured window
+  await v.cleanup(refs);
+  return {
+    round,
+    position,
+    workload: wName,
+    variant: v.name,
+    elapsedS,
+    bytes: w.bytes,
+    uploads: w.uploads,
+    cpuS: after.cpu - before.cpu,
+    clientCpuS: (client.user + client.system) / 1e6,
+    rssBeforeBytes: before.rss,
+    rssAfterBytes: after.rss,
+    peakRssBytes: after.hwm,
+    peakIsPerRun,
+    verified: verify,
+  };
+}
+
+function gitCommit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return null; // no commits yet, or no git
+  }
+}
+
+async function writeResults({ summary, labels, runs, durationS }) {
+  const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x);
+  const doc = {
+    date: new Date().toISOString(),
+    durationS: Math.round(durationS),
+    machine: {
+      nproc: os.availableParallelism(),
+      cpu: os.cpus()[0]?.model ?? null,
+      memTotalMB: Math.round(os.totalmem() / 1e6),
+      kernel: os.release(),
+      node: process.version,
+    },
+    git: gitCommit(),
+    config,
+    workloads: labels,
+    summary,
+    runs: runs.map((r) =>
+      Object.fromEntries(Object.entries(r).map(([k, x]) => [k, typeof x === 'number' ? r3(x) : x])),
+    ),
+  };
+  const dir = path.join(benchDir, 'results');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, 'latest.json');
+  await writeFile(`${file}.tmp`, JSON.stringify(doc, null, 2) + '\n'); // *.tmp is git-ignored
+  await rename(`${file}.tmp`, file);
+}
+
+main().then(
+  () => {
+    process.exitCode = 0;
+  },
+  (err) => {
+    console.error(`bench failed: ${err.stack ?? err}`);
+    process.exitCode = 1;
+  },
+);
