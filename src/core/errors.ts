@@ -11,7 +11,6 @@ export type FerryErrorCode =
   | 'checksum_mismatch'
   | 'chunk_interrupted'
   | 'invalid_concatenation'
-  | 'upload_is_final'
   | 'request_aborted'
   | 'not_found'
   | 'internal_error'
@@ -28,8 +27,6 @@ const STATUS: Record<FerryErrorCode, number> = {
   // A checksummed chunk cut short (another request took the upload over): retryable, like a lock.
   chunk_interrupted: 423,
   invalid_concatenation: 400,
-  // A final (concatenated) upload takes no more bytes (tus concatenation: 403).
-  upload_is_final: 403,
   // The client went away or the request was asked to stop; the status is rarely seen by anyone.
   request_aborted: 400,
   not_found: 404,

@@ -1,17 +1,19 @@
 import type { IncomingMessage } from 'node:http';
 import { Server, type ServerOptions } from '@tus/server';
-import { EXPOSED_HEADERS, Metadata } from '@tus/utils';
+import { Metadata } from '@tus/utils';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { ServerRequest } from 'srvx';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
-import { FerryError, isFerryError } from '../../core/errors.js';
+import { isFerryError } from '../../core/errors.js';
 import type { Locker } from '../../core/ports.js';
 import { CHECKSUM_ALGORITHMS, type ExpectedChecksum } from '../../core/uploads/checksums.js';
-import type { Upload, Uploads } from '../../core/uploads/uploads.js';
+import type { Uploads } from '../../core/uploads/uploads.js';
 import { CoreDataStore } from './core-datastore.js';
 import { sendUploadBytes } from './download.js';
+import { createPatchHandler } from './patch-handler.js';
 import { parseUploadChecksum, parseUploadConcat } from './tus-headers.js';
+import { EXTRA_EXPOSED_HEADERS, TUS_PATH, TUS_VERSION, sendTus, stateHeaders } from './tus-responses.js';
 
 export interface TusRouterOptions {
   readonly uploads: Uploads;
@@ -25,18 +27,15 @@ export interface TusRouterOptions {
   readonly logger: Logger;
 }
 
-const TUS_PATH = '/files';
-const TUS_VERSION = '1.0.0';
-/** Headers Ferry adds to tus responses that browser clients must be able to read. */
-const EXTRA_EXPOSED_HEADERS = ['Upload-Expires', 'Upload-Checksum', 'Tus-Checksum-Algorithm'];
 const OVERRIDABLE_METHODS = new Set(['PATCH', 'DELETE', 'HEAD']);
 
 /**
- * tus 1.0 at `/files/`. @tus/server handles the protocol over Ferry's core; Ferry adds what it lacks
- * or does differently, at its seams: checksum (through the per-request locker), concatenation (final
- * uploads are created here, partials through the creation hook), method override, the 412 for an
- * unsupported version, tenant checks, expiry from the last received byte, error mapping, and
- * downloads (@tus/server's GET crashed the process on Node 20, see TUS-NOTES.md).
+ * tus 1.0 at `/files/`. @tus/server handles creation, HEAD, termination and OPTIONS over Ferry's core;
+ * Ferry adds what it lacks or does differently, at its seams: PATCH (Ferry's own fast body path, see
+ * patch-handler.ts), checksum (for creation-with-upload through the per-request locker),
+ * concatenation (final uploads are created here, partials through the creation hook), method
+ * override, the 412 for an unsupported version, tenant checks, expiry from the last received byte,
+ * error mapping, and downloads (@tus/server's GET crashed the process on Node 20, see TUS-NOTES.md).
  */
 export function createTusRouter(options: TusRouterOptions): express.Router {
   const { uploads, tenantOf, logger } = options;
@@ -59,10 +58,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
         await uploads.get(id, tenant);
         return;
       }
-      const upload = await uploads.getLive(id, tenant);
-      if (req.method === 'PATCH' && upload.concatenation?.role === 'final') {
-        throw new FerryError('upload_is_final', 'a final upload cannot be patched');
-      }
+      await uploads.getLive(id, tenant);
     },
     async onUploadCreate(req, upload) {
       store.newUploadContexts.set(upload, {
@@ -82,10 +78,17 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     },
   };
   const tus = new Server(serverOptions);
+  const handlePatch = createPatchHandler({
+    uploads,
+    locker: options.locker,
+    maxSize: options.maxSize,
+    lockDrainTimeoutMs: options.lockDrainTimeoutMs,
+    tenantOf,
+  });
 
   /**
-   * A request with `Upload-Checksum` gets a locker that, while the request holds the upload's lock,
-   * tells the store which checksum the body must match. The lock makes this safe: no other request
+   * A creation-with-upload request with `Upload-Checksum` gets a locker that, while the request holds
+   * the upload's lock, tells the store which checksum the body must match. The lock makes this safe: no other request
    * of that upload can write (or see the entry) until it is removed again at unlock.
    */
   function lockerFor(req: ServerRequest): Locker {
@@ -139,7 +142,12 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       return;
     }
     dropEmptyMetadataHeader(req);
-    await dropRepeatedUploadLength(req);
+    if (req.method === 'PATCH') {
+      const id = uploadIdOf(req, undefined);
+      if (id) await handlePatch(req, res, id);
+      else sendTus(res, 404, 'Not found\n');
+      return;
+    }
     const concat = req.method === 'POST' ? req.get('upload-concat') : undefined;
     if (concat?.trim().startsWith('final')) {
       await createFinalUpload(req, res, concat);
@@ -156,19 +164,6 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       if (upload) for (const [name, value] of Object.entries(stateHeaders(upload))) response.headers.set(name, value);
     }
     await sendNodeResponse(res, response);
-  }
-
-  /**
-   * A client that declared a deferred length on a PATCH that was then cut resends the same
-   * `Upload-Length` when it resumes (tus-js-client does). @tus/server refuses any length once one is
-   * set; like tusd, Ferry ignores a repeat of the stored value. A different value still gets 400.
-   */
-  async function dropRepeatedUploadLength(req: Request): Promise<void> {
-    const length = req.get('upload-length');
-    if (req.method !== 'PATCH' || length === undefined) return;
-    const id = uploadIdOf(req, undefined);
-    const upload = id ? await uploads.findInAnyTenant(id) : undefined;
-    if (upload?.size !== undefined && String(upload.size) === length.trim()) dropHeader(req, 'upload-length');
   }
 
   /** `POST` with `Upload-Concat: final;<urls>`: join finished partial uploads into a new upload. */
@@ -236,31 +231,6 @@ function refuseBadChecksumHeader(req: Request): Refusal | undefined {
   return parsed.ok ? undefined : { status: 400, body: `${parsed.error}\n` };
 }
 
-/** Headers that describe an upload's state beyond what @tus/server sends. */
-function stateHeaders(upload: Upload): Record<string, string> {
-  const headers: Record<string, string> = {};
-  if (upload.expiresAt) headers['Upload-Expires'] = upload.expiresAt.toUTCString();
-  if (upload.concatenation?.role === 'partial') headers['Upload-Concat'] = 'partial';
-  if (upload.concatenation?.role === 'final') {
-    headers['Upload-Concat'] = `final;${upload.concatenation.partIds.map((id) => `${TUS_PATH}/${id}`).join(' ')}`;
-  }
-  return headers;
-}
-
-/** A response written by Ferry itself on the tus endpoint, with the headers tus clients rely on. */
-function sendTus(res: Response, status: number, body: string, headers: Record<string, string> = {}): void {
-  res.status(status);
-  res.set({
-    'Tus-Resumable': TUS_VERSION,
-    'Access-Control-Allow-Origin': '*',
-    'Access-Control-Expose-Headers': [EXPOSED_HEADERS, ...EXTRA_EXPOSED_HEADERS].join(', '),
-    'Cache-Control': 'no-store',
-    ...headers,
-  });
-  if (body) res.type('text/plain').send(body);
-  else res.end();
-}
-
 // Hooks get srvx's web request; the Node request (with Ferry's request context) sits behind it.
 function nodeRequestOf(req: ServerRequest): IncomingMessage {
   // Ferry serves HTTP/1.1 only, so the Node request is always an IncomingMessage.
@@ -277,12 +247,10 @@ function uploadIdOf(req: Request, response: globalThis.Response | undefined): st
   return match?.[1];
 }
 
-/** Bytes a POST or PATCH stored: its new offset minus the offset it started at. */
+/** Bytes a creation-with-upload POST stored (PATCH is Ferry's own and counts for itself). */
 function bytesReceivedBy(req: Request, response: globalThis.Response): number | undefined {
   const newOffset = response.headers.get('upload-offset');
-  if (newOffset === null || (req.method !== 'PATCH' && req.method !== 'POST')) return undefined;
-  const startOffset = req.method === 'PATCH' ? Number(req.get('upload-offset')) : 0;
-  return Number(newOffset) - startOffset;
+  return req.method === 'POST' && newOffset !== null ? Number(newOffset) : undefined;
 }
 
 /**

@@ -1,0 +1,197 @@
+import type { IncomingMessage } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Request, Response } from 'express';
+import { isFerryError } from '../../core/errors.js';
+import type { Locker } from '../../core/ports.js';
+import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
+import type { Uploads } from '../../core/uploads/uploads.js';
+import { parseUploadChecksum } from './tus-headers.js';
+import { sendTus, stateHeaders } from './tus-responses.js';
+
+export interface PatchHandlerOptions {
+  readonly uploads: Uploads;
+  readonly locker: Locker;
+  readonly maxSize: number;
+  readonly lockDrainTimeoutMs: number;
+  readonly tenantOf: (req: IncomingMessage) => string;
+}
+
+/** A refusal with the status tus prescribes; answered as plain text. */
+class TusRefusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TUS_CONTENT_TYPE = /^application\/offset\+octet-stream\s*(?:;|$)/i;
+const NON_NEGATIVE_INTEGER = /^\d{1,16}$/;
+
+/**
+ * tus `PATCH`, Ferry's own: the request body goes straight from the socket into core's append, with
+ * Node streams end to end. @tus/server turns every body into a web stream and back, which copies each
+ * chunk into a fresh ArrayBuffer; with an application-sized heap that external memory churn set off a
+ * full GC every few MiB and cost about twice the CPU per GB (measured, see README). Semantics follow
+ * tus 1.0 and @tus/server, with the differences Ferry documents (415 for a wrong Content-Type, an
+ * identical repeated Upload-Length ignored).
+ */
+export function createPatchHandler(options: PatchHandlerOptions) {
+  const { uploads, locker } = options;
+
+  return async function handlePatch(req: Request, res: Response, id: string): Promise<void> {
+    res.locals.uploadId = id;
+    try {
+      const request = readPatchHeaders(req);
+      const tenant = options.tenantOf(req);
+      await checkPatchable(id, tenant);
+
+      const lock = locker.newLock(id);
+      const waiting = new AbortController();
+      const abortWait = () => waiting.abort();
+      req.once('close', abortWait);
+      let stopBody: (() => void) | undefined;
+      let releaseRequested = false;
+      await lock.lock(waiting.signal, () => {
+        if (releaseRequested) return;
+        releaseRequested = true;
+        // The holder gets a moment to finish on its own, then keeps what it has and lets go.
+        setTimeout(() => stopBody?.(), options.lockDrainTimeoutMs).unref();
+      });
+      req.off('close', abortWait);
+
+      let newOffset: number;
+      let bodyStopped = false;
+      try {
+        const upload = await uploads.getLive(id, tenant);
+        if (upload.offset !== request.offset) throw new TusRefusal(409, 'Upload-Offset conflict');
+        const size = await settleLength(id, upload.size, request.declaredLength, request.offset);
+        const limit = (size ?? options.maxSize) - request.offset;
+        if (request.contentLength !== undefined && request.contentLength > limit) {
+          throw new TusRefusal(413, "upload's size exceeded");
+        }
+        const body = new BodyLimiter(limit);
+        const stop = () => {
+          if (bodyStopped) return;
+          bodyStopped = true;
+          req.unpipe(body);
+          body.end();
+        };
+        stopBody = stop;
+        if (releaseRequested) stop();
+        // A client that goes away ends the body: what arrived is kept (unless it is a checksummed chunk).
+        req.once('close', () => {
+          if (!req.complete) stop();
+        });
+        req.pipe(body);
+        newOffset = await uploads.append(id, request.offset, body, request.checksum);
+        if (body.exceeded) {
+          stop();
+          throw new TusRefusal(413, "upload's size exceeded");
+        }
+      } finally {
+        stopBody = undefined;
+        await lock.unlock();
+      }
+
+      res.locals.bytesReceived = newOffset - request.offset;
+      // The rest of a body we stopped reading is still on the wire: this connection cannot be reused.
+      if (!req.complete) res.shouldKeepAlive = false;
+      const after = await uploads.get(id, tenant);
+      sendTus(res, 204, '', { 'Upload-Offset': String(newOffset), ...stateHeaders(after) });
+    } catch (error) {
+      if (res.headersSent || req.socket.destroyed) return;
+      if (!req.complete) res.shouldKeepAlive = false;
+      if (error instanceof TusRefusal) sendTus(res, error.status, `${error.message}\n`);
+      else if (isFerryError(error)) sendTus(res, error.status, `${error.message}\n`);
+      else throw error;
+    }
+  };
+
+  async function checkPatchable(id: string, tenant: string): Promise<void> {
+    const upload = await uploads.getLive(id, tenant);
+    if (upload.concatenation?.role === 'final') throw new TusRefusal(403, 'a final upload cannot be patched');
+  }
+
+  /**
+   * A deferred length may be declared on any PATCH. Repeating the stored length is harmless (a client
+   * resuming after the declaring PATCH was cut does it); a different one is refused.
+   */
+  async function settleLength(
+    id: string,
+    stored: number | undefined,
+    declared: number | undefined,
+    offset: number,
+  ): Promise<number | undefined> {
+    if (declared === undefined || declared === stored) return stored;
+    if (stored !== undefined) throw new TusRefusal(400, 'Upload-Length is already set');
+    if (declared < offset) throw new TusRefusal(400, 'Upload-Length is smaller than the stored offset');
+    if (declared > options.maxSize) throw new TusRefusal(413, 'Maximum size exceeded');
+    await uploads.declareSize(id, declared);
+    return declared;
+  }
+}
+
+interface PatchHeaders {
+  readonly offset: number;
+  readonly declaredLength: number | undefined;
+  readonly contentLength: number | undefined;
+  readonly checksum: ExpectedChecksum | undefined;
+}
+
+function readPatchHeaders(req: Request): PatchHeaders {
+  if (!req.get('tus-resumable')) throw new TusRefusal(412, 'Tus-Resumable Required');
+  const offset = req.get('upload-offset');
+  if (offset === undefined || !NON_NEGATIVE_INTEGER.test(offset.trim())) {
+    throw new TusRefusal(400, 'Upload-Offset header required (a non-negative integer)');
+  }
+  if (!TUS_CONTENT_TYPE.test(req.get('content-type') ?? '')) {
+    throw new TusRefusal(415, 'Content-Type must be application/offset+octet-stream');
+  }
+  const length = req.get('upload-length');
+  if (length !== undefined && !NON_NEGATIVE_INTEGER.test(length.trim())) {
+    throw new TusRefusal(400, 'Upload-Length must be a non-negative integer');
+  }
+  const contentLength = req.get('content-length');
+  const checksumHeader = req.get('upload-checksum');
+  const parsedChecksum = checksumHeader === undefined ? undefined : parseUploadChecksum(checksumHeader);
+  if (parsedChecksum && !parsedChecksum.ok) throw new TusRefusal(400, parsedChecksum.error);
+  return {
+    offset: Number(offset),
+    declaredLength: length === undefined ? undefined : Number(length),
+    contentLength: contentLength === undefined ? undefined : Number(contentLength),
+    checksum: parsedChecksum?.ok
+      ? { ...parsedChecksum.value, ...(contentLength !== undefined ? { length: Number(contentLength) } : {}) }
+      : undefined,
+  };
+}
+
+/**
+ * Passes at most `limit` bytes and then ends, flagging `exceeded`: a body longer than the upload has
+ * room for (possible only without Content-Length) keeps what fits and is answered 413.
+ */
+class BodyLimiter extends Transform {
+  exceeded = false;
+  private remaining: number;
+
+  constructor(limit: number) {
+    super();
+    this.remaining = limit;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.exceeded) return callback();
+    if (chunk.length <= this.remaining) {
+      this.remaining -= chunk.length;
+      return callback(null, chunk);
+    }
+    this.exceeded = true;
+    const fitting = chunk.subarray(0, this.remaining);
+    this.remaining = 0;
+    this.push(fitting);
+    // End the readable side; whatever else the request sends is dropped.
+    this.push(null);
+    callback();
+  }
+}

@@ -1,0 +1,36 @@
+import { EXPOSED_HEADERS } from '@tus/utils';
+import type { Response } from 'express';
+import type { Upload } from '../../core/uploads/uploads.js';
+
+/** What every response Ferry writes itself on the tus endpoint shares with @tus/server's. */
+
+export const TUS_PATH = '/files';
+export const TUS_VERSION = '1.0.0';
+/** Headers Ferry adds to tus responses that browser clients must be able to read. */
+export const EXTRA_EXPOSED_HEADERS = ['Upload-Expires', 'Upload-Checksum', 'Tus-Checksum-Algorithm'];
+const EXPOSED = [EXPOSED_HEADERS, ...EXTRA_EXPOSED_HEADERS].join(', ');
+
+/** Headers that describe an upload's state beyond offset and length. */
+export function stateHeaders(upload: Upload): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (upload.expiresAt) headers['Upload-Expires'] = upload.expiresAt.toUTCString();
+  if (upload.concatenation?.role === 'partial') headers['Upload-Concat'] = 'partial';
+  if (upload.concatenation?.role === 'final') {
+    headers['Upload-Concat'] = `final;${upload.concatenation.partIds.map((id) => `${TUS_PATH}/${id}`).join(' ')}`;
+  }
+  return headers;
+}
+
+/** A response written by Ferry itself on the tus endpoint, with the headers tus clients rely on. */
+export function sendTus(res: Response, status: number, body: string, headers: Record<string, string> = {}): void {
+  res.status(status);
+  res.set({
+    'Tus-Resumable': TUS_VERSION,
+    'Access-Control-Allow-Origin': '*',
+    'Access-Control-Expose-Headers': EXPOSED,
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  if (body) res.type('text/plain').send(body);
+  else res.end();
+}
