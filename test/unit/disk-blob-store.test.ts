@@ -51,7 +51,22 @@ describe('DiskBlobStore', () => {
     expect((await stat(path.join(dir, 'f'))).size).toBe(0);
   });
 
-  it('rolls back, at start-up, a tentative append that a crash left undecided', async () => {
+  it('hides the bytes of a tentative append while it is undecided', async () => {
+    const { store } = await freshStore();
+    await store.create('open');
+    await store.append('open', 0, Readable.from([Buffer.from('kept')]));
+    const body = new Readable({ read() {} });
+    const appending = store.appendTentatively('open', 4, body, () => true);
+    body.push(Buffer.from('pending'));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const sizeSeenMeanwhile = (await store.stat('open'))?.size;
+    body.push(null);
+    expect(await appending).toBe(11);
+    expect(sizeSeenMeanwhile).toBe(4);
+    expect((await store.stat('open'))?.size).toBe(11);
+  });
+
+  it('after a crash mid tentative append, reports the old size and the next append replaces the unverified bytes', async () => {
     const { dir, store } = await freshStore();
     await store.create('crash');
     await store.append('crash', 0, Readable.from([Buffer.from('verified')]));
@@ -60,7 +75,9 @@ describe('DiskBlobStore', () => {
     await writeFile(path.join(dir, 'crash.pending'), '8');
     const restarted = new DiskBlobStore(dir);
     await restarted.init();
-    expect(await readFile(path.join(dir, 'crash'), 'utf8')).toBe('verified');
+    expect((await restarted.stat('crash'))?.size).toBe(8);
+    expect(await restarted.append('crash', 8, Readable.from([Buffer.from('+more')]))).toBe(13);
+    expect(await readFile(path.join(dir, 'crash'), 'utf8')).toBe('verified+more');
     expect(await readdir(dir)).toEqual(['crash']);
   });
 

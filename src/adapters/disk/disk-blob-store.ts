@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, constants, mkdir, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,16 +14,16 @@ import type { BlobStat, BlobStore, ByteRange } from '../../core/ports.js';
  * client re-sends after asking for the offset.
  *
  * Tentative appends (checksummed chunks) write in place and cut the file back when the chunk is
- * refused. A `<id>.pending` marker holding the old size exists while the decision is open; `init`
- * cuts back every blob whose marker survived a crash, so unverified bytes never become part of an
- * upload.
+ * refused. A `<id>.pending` marker holding the old size exists while the decision is open, and
+ * `stat` reports that size while the marker exists: bytes not yet verified are never part of the
+ * upload, for any reader. A marker left by a crash is cleaned up by the next append (which runs
+ * under the upload's lock, so it cannot race a live writer on another replica sharing the directory).
  */
 export class DiskBlobStore implements BlobStore {
   constructor(private readonly directory: string) {}
 
   async init(): Promise<void> {
     await mkdir(this.directory, { recursive: true });
-    await this.rollBackInterruptedTentativeAppends();
   }
 
   async create(id: string): Promise<void> {
@@ -31,17 +31,23 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async append(id: string, offset: number, body: Readable): Promise<number> {
+    await this.rollBackInterruptedTentativeAppend(id);
+    return this.write(id, offset, body);
+  }
+
+  private async write(id: string, offset: number, body: Readable): Promise<number> {
     const file = createWriteStream(this.resolve(id), { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 });
     await pipeline(body, file);
     return offset + file.bytesWritten;
   }
 
   async appendTentatively(id: string, offset: number, body: Readable, accept: () => boolean): Promise<number> {
+    await this.rollBackInterruptedTentativeAppend(id);
     const marker = this.pendingMarkerOf(id);
     await writeFile(marker, String(offset));
     let size = offset;
     try {
-      size = await this.append(id, offset, body);
+      size = await this.write(id, offset, body);
       if (!accept()) size = offset;
     } finally {
       if (size === offset) await truncate(this.resolve(id), offset);
@@ -53,7 +59,9 @@ export class DiskBlobStore implements BlobStore {
   async stat(id: string): Promise<BlobStat | undefined> {
     try {
       const info = await stat(this.resolve(id));
-      return info.isFile() ? { size: info.size, modifiedAt: info.mtime } : undefined;
+      if (!info.isFile()) return undefined;
+      const pending = await this.pendingOffsetOf(id);
+      return { size: pending === undefined ? info.size : Math.min(pending, info.size), modifiedAt: info.mtime };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
@@ -72,15 +80,25 @@ export class DiskBlobStore implements BlobStore {
     await access(this.directory, constants.W_OK);
   }
 
-  private async rollBackInterruptedTentativeAppends(): Promise<void> {
-    for (const name of await readdir(this.directory)) {
-      if (!name.endsWith(PENDING_SUFFIX)) continue;
-      const marker = path.join(this.directory, name);
-      const offset = Number(await readFile(marker, 'utf8'));
-      const blob = this.resolve(name.slice(0, -PENDING_SUFFIX.length));
-      if (Number.isSafeInteger(offset) && offset >= 0) await truncate(blob, offset).catch(ignoreMissing);
-      await rm(marker, { force: true });
+  /** The size before a tentative append that is under way or was cut short by a crash. */
+  private async pendingOffsetOf(id: string): Promise<number | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.pendingMarkerOf(id), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
     }
+    const offset = Number(text);
+    return Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
+  }
+
+  /** Called under the upload's lock: a marker found then was left by a writer that is gone. */
+  private async rollBackInterruptedTentativeAppend(id: string): Promise<void> {
+    const offset = await this.pendingOffsetOf(id);
+    if (offset === undefined) return;
+    await truncate(this.resolve(id), offset);
+    await rm(this.pendingMarkerOf(id), { force: true });
   }
 
   private pendingMarkerOf(id: string): string {
@@ -95,7 +113,3 @@ export class DiskBlobStore implements BlobStore {
 }
 
 const PENDING_SUFFIX = '.pending';
-
-function ignoreMissing(error: NodeJS.ErrnoException): void {
-  if (error.code !== 'ENOENT') throw error;
-}
