@@ -9,8 +9,10 @@ import { copyFile, mkdir, mkdtemp, readdir, rename, writeFile } from 'node:fs/pr
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { CHECKSUM_ALGORITHMS, fileChecksums } from './lib/checksums.mjs';
+import { checkExtensions, extensionWorkloads } from './lib/extensions.mjs';
 import { resetPeakRss, sample } from './lib/procstat.mjs';
-import { markdownTable, summarize, derive, summaryLine } from './lib/report.mjs';
+import { extensionsLine, markdownTable, summarize, derive, summaryLine } from './lib/report.mjs';
 import { isRunning, tail } from './lib/servers.mjs';
 import { makeAgent } from './lib/tus-client.mjs';
 import { FERRY_CLI, VARIANT_NAMES, startVariant } from './lib/variants.mjs';
@@ -25,6 +27,15 @@ function readConfig() {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const v of variants) if (!VARIANT_NAMES.includes(v)) throw new Error(`BENCH_VARIANTS: unknown variant ${v}`);
+  const checksumAlgorithms = (process.env.BENCH_CHECKSUMS ?? 'crc32c,sha1')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const a of checksumAlgorithms) {
+    if (!CHECKSUM_ALGORITHMS.includes(a)) {
+      throw new Error(`BENCH_CHECKSUMS: unknown algorithm ${a}; known: ${CHECKSUM_ALGORITHMS.join(', ')}`);
+    }
+  }
   return {
     variants,
     rounds: envNumber('BENCH_ROUNDS', 5, { min: 1 }),
@@ -35,6 +46,10 @@ function readConfig() {
     smallConcurrency: envNumber('BENCH_SMALL_CONCURRENCY', 16, { min: 1 }),
     chunked: process.env.BENCH_CHUNKED !== '0',
     chunkMiB: envNumber('BENCH_CHUNK_MIB', 8, { min: 1 }),
+    // Ferry-only workloads for the checksum and concatenation extensions (lib/extensions.mjs).
+    extensions: process.env.BENCH_EXTENSIONS !== '0' && variants.includes('ferry'),
+    checksumAlgorithms,
+    parts: envNumber('BENCH_PARTS', 4, { min: 0 }),
     // Time after a run before reading CPU/RSS, so work the server finishes just after
     // its response (finish hooks, log flushes) is still counted. Not part of the timing.
     settleMs: 250,
@@ -73,6 +88,12 @@ async function main() {
     const large = { size: largeSize, sha256: writeRandomFile(largeFile, largeSize) };
     const warmFile = path.join(tmp, 'warm.bin');
     const warm = { size: 16 * MiB, sha256: writeRandomFile(warmFile, 16 * MiB) };
+    let checksums, warmChecksums;
+    if (config.extensions && config.checksumAlgorithms.length) {
+      log(`computing ${config.checksumAlgorithms.join(', ')} of the large file…`);
+      checksums = await fileChecksums(largeFile, config.checksumAlgorithms);
+      warmChecksums = await fileChecksums(warmFile, config.checksumAlgorithms);
+    }
     // Each small upload gets distinct random content (one slab, sliced), made before any
     // timing so the client spends nothing on it during a run.
     const smallSize = config.smallKiB * 1024;
@@ -92,6 +113,9 @@ async function main() {
         bytes: largeSize,
         uploads: 1,
       },
+      // Ferry-only, on the same file, right after `large`: each is reported against Ferry's
+      // `large`, so the two should run close together and under the same conditions.
+      ...(config.extensions ? extensionWorkloads({ config, largeFile, large, checksums }) : {}),
       small: {
         label: `small (${config.smallCount} × ${config.smallKiB} KiB, ${config.smallConcurrency} at a time)`,
         applies: () => true,
@@ -138,6 +162,7 @@ async function main() {
         const big = await v.uploadFile(warmFile, warm.size, opts);
         await v.verify(big, warm);
         await v.cleanup([...refs, big]);
+        if (config.extensions) await checkExtensions(v, { config, warmFile, warm, warmChecksums, agent });
       } finally {
         agent.destroy();
       }
@@ -156,9 +181,10 @@ async function main() {
           const run = await timedRun(v, wName, w, { round, position, verify: round === 0 });
           runs.push(run);
           const d = derive(run);
+          const join = d.joinS === undefined ? '' : `, join ${(d.joinS * 1000).toFixed(0)} ms`;
           log(
-            `[round ${round + 1}/${config.rounds}] ${wName.padEnd(7)} ${v.name.padEnd(8)} ` +
-              `${d.throughput.toFixed(1)} ${d.unit}, server CPU ${d.cpuSPerGB.toFixed(2)} s/GB, ` +
+            `[round ${round + 1}/${config.rounds}] ${wName.padEnd(15)} ${v.name.padEnd(8)} ` +
+              `${d.throughput.toFixed(1)} ${d.unit}${join}, server CPU ${d.cpuSPerGB.toFixed(2)} s/GB, ` +
               `peak RSS ${(run.peakRssBytes / 1e6).toFixed(0)} MB${run.verified ? ', verified' : ''}`,
           );
         }
@@ -166,13 +192,16 @@ async function main() {
     }
 
     const derived = runs.map(derive);
-    const summary = summarize(derived, Object.keys(workloads), config.variants);
+    const vsFerryLarge = Object.keys(workloads).filter((k) => workloads[k].vsFerryLarge);
+    const summary = summarize(derived, Object.keys(workloads), config.variants, { vsFerryLarge });
     const labels = Object.fromEntries(Object.entries(workloads).map(([k, w]) => [k, w.label]));
     const durationS = (performance.now() - t0) / 1000;
 
     console.log(markdownTable(summary, labels));
     console.log();
     console.log(summaryLine(summary));
+    const ext = extensionsLine(summary, { partials: config.parts });
+    if (ext) console.log(ext);
 
     await writeResults({ summary, labels, runs: derived, durationS });
     log(`done in ${durationS.toFixed(0)} s; results in bench/results/latest.json`);
@@ -209,10 +238,13 @@ async function timedRun(v, wName, w, { round, position, verify }) {
   const before = sample(v.pid);
   const clientBefore = process.cpuUsage();
   const agent = makeAgent(config.smallConcurrency);
-  let refs;
+  let refs, extra;
   const start = performance.now();
   try {
-    refs = await w.run(v, agent);
+    // A workload returns its refs, or { refs, extra } with numbers to keep in the run record
+    // (the parallel workload's join time).
+    const out = await w.run(v, agent);
+    ({ refs, extra } = Array.isArray(out) ? { refs: out } : out);
   } finally {
     agent.destroy();
   }
@@ -237,6 +269,7 @@ async function timedRun(v, wName, w, { round, position, verify }) {
     peakRssBytes: after.hwm,
     peakIsPerRun,
     verified: verify,
+    ...extra,
   };
 }
 

@@ -13,6 +13,8 @@ export function derive(run) {
     unit: perUpload ? 'uploads/s' : 'MB/s',
     cpuSPerGB: run.cpuS / (run.bytes / GB),
     cpuMsPerUpload: (run.cpuS * 1000) / run.uploads,
+    // parallel workload: how fast the server joined the partials (final POST alone)
+    ...(run.joinS === undefined ? {} : { joinMBps: run.bytes / MB / run.joinS }),
   };
 }
 
@@ -23,8 +25,10 @@ const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
  * Medians per workload and variant, and the ratios we care about. Ratios are taken between
  * medians of the same bench run (never against numbers from another run or machine).
  * "chunked" has no plain run of its own: the plain reference is the single-PUT large run.
+ * Workloads in `vsFerryLarge` (the ferry-only extension workloads) also get ratioVsFerryLarge:
+ * their cost relative to Ferry's own plain `large` upload of the same file.
  */
-export function summarize(runs, workloads, variants) {
+export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {}) {
   const summary = {};
   for (const w of workloads) {
     summary[w] = {};
@@ -40,17 +44,27 @@ export function summarize(runs, workloads, variants) {
         cpuMsPerUpload: median(rs.map((r) => r.cpuMsPerUpload)),
         peakRssMB: Math.max(...rs.map((r) => r.peakRssBytes)) / MB,
       };
+      if (rs.some((r) => r.joinS !== undefined)) {
+        const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+        summary[w][v].join = {
+          ms: stats(rs.map((r) => r.joinS * 1000)),
+          MBps: stats(rs.map((r) => r.joinMBps)),
+        };
+      }
     }
   }
   // Throughput of a variant in one round, for the paired per-round ratios below.
   const thr = (w, v, round) => runs.find((r) => r.workload === w && r.variant === v && r.round === round)?.throughput;
+  const ferryLarge = summary.large?.ferry?.throughput.median;
   for (const w of workloads) {
     const plainW = summary[w].plain ? w : 'large';
     const plainRef = summary[plainW]?.plain?.throughput.median;
     const bare = summary[w]['bare-tus']?.throughput.median;
+    const vsLarge = vsFerryLarge.includes(w) && ferryLarge;
     for (const [v, s] of Object.entries(summary[w])) {
       s.ratioVsPlain = v === 'plain' || !plainRef ? null : s.throughput.median / plainRef;
       s.ratioFerryBareTus = v === 'ferry' && bare ? s.throughput.median / bare : null;
+      s.ratioVsFerryLarge = v === 'ferry' && vsLarge ? s.throughput.median / ferryLarge : null;
       // The same ratios within each round (runs a few seconds apart), in the JSON only:
       // their spread shows how far to trust the headline ratio of medians.
       const rounds = [...new Set(runs.filter((r) => r.workload === w && r.variant === v).map((r) => r.round))];
@@ -59,6 +73,7 @@ export function summarize(runs, workloads, variants) {
       s.perRound = {
         ratioVsPlain: v !== 'plain' && plainRef ? perRound('plain', plainW) : [],
         ratioFerryBareTus: v === 'ferry' && bare ? perRound('bare-tus') : [],
+        ratioVsFerryLarge: v === 'ferry' && vsLarge ? perRound('ferry', 'large') : [],
       };
     }
   }
@@ -75,6 +90,12 @@ export function summarize(runs, workloads, variants) {
       s.peakRssMB = Math.round(s.peakRssMB);
       s.ratioVsPlain = round3(s.ratioVsPlain);
       s.ratioFerryBareTus = round3(s.ratioFerryBareTus);
+      s.ratioVsFerryLarge = round3(s.ratioVsFerryLarge);
+      if (s.join) {
+        for (const k of ['ms', 'MBps']) {
+          s.join[k] = { median: round2(s.join[k].median), min: round2(s.join[k].min), max: round2(s.join[k].max) };
+        }
+      }
     }
   }
   return summary;
@@ -87,11 +108,14 @@ const ratioCell = (ratio, perRound) =>
     ? `${fmt(ratio)}× (${fmt(Math.min(...perRound))}–${fmt(Math.max(...perRound))})`
     : `${fmt(ratio)}×`;
 
-/** Ratio cells show the ratio of the medians, then (min–max) of the same ratio within single rounds. */
+/**
+ * Ratio cells show the ratio of the medians, then (min–max) of the same ratio within single rounds.
+ * A workload with a join time (parallel) gets one more row for the final POST alone.
+ */
 export function markdownTable(summary, workloadLabels) {
   const lines = [
-    '| workload | variant | throughput (median, min–max) | server CPU | peak RSS MB | ratio vs plain | ratio ferry/bare-tus |',
-    '|---|---|---|---|---|---|---|',
+    '| workload | variant | throughput (median, min–max) | server CPU | peak RSS MB | ratio vs plain | ratio ferry/bare-tus | ratio vs ferry large |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const [w, byVariant] of Object.entries(summary)) {
     for (const [v, s] of Object.entries(byVariant)) {
@@ -103,21 +127,52 @@ export function markdownTable(summary, workloadLabels) {
       const vsPlain =
         s.ratioVsPlain === null ? (v === 'plain' ? '1' : '') : ratioCell(s.ratioVsPlain, s.perRound.ratioVsPlain);
       const vsBare = s.ratioFerryBareTus === null ? '' : ratioCell(s.ratioFerryBareTus, s.perRound.ratioFerryBareTus);
-      lines.push(`| ${workloadLabels[w] ?? w} | ${v} | ${thr} | ${cpu} | ${s.peakRssMB} | ${vsPlain} | ${vsBare} |`);
+      const vsLarge = s.ratioVsFerryLarge === null ? '' : ratioCell(s.ratioVsFerryLarge, s.perRound.ratioVsFerryLarge);
+      lines.push(
+        `| ${workloadLabels[w] ?? w} | ${v} | ${thr} | ${cpu} | ${s.peakRssMB} | ${vsPlain} | ${vsBare} | ${vsLarge} |`,
+      );
+      if (s.join) {
+        const { ms, MBps } = s.join;
+        const join = `${fmt(MBps.median, 0)} MB/s (${fmt(MBps.min, 0)}–${fmt(MBps.max, 0)}), ${fmt(ms.median, 0)} ms (${fmt(ms.min, 0)}–${fmt(ms.max, 0)})`;
+        lines.push(`| ↳ join alone (the final POST) | ${v} | ${join} | | | | | |`);
+      }
     }
   }
   return lines.join('\n');
 }
 
-/** One line: ferry's throughput ratios per workload, the numbers to watch over time. */
+/**
+ * One line: ferry's throughput ratios per workload, the numbers to watch over time. The ferry-only
+ * extension workloads have their own line (extensionsLine), so this one keeps its shape.
+ */
 export function summaryLine(summary) {
   const part = (key) =>
     Object.entries(summary)
-      .filter(([, byVariant]) => byVariant.ferry?.[key] != null)
+      .filter(([, byVariant]) => byVariant.ferry?.[key] != null && byVariant.ferry.ratioVsFerryLarge == null)
       .map(([w, byVariant]) => `${w} ${fmt(byVariant.ferry[key])}×`)
       .join(', ');
   const plain = part('ratioVsPlain');
   const bare = part('ratioFerryBareTus');
   if (!plain && !bare) return 'ferry was not measured in this run.';
   return `ferry/plain: ${plain || 'n/a'}; ferry/bare-tus: ${bare || 'n/a'}`;
+}
+
+/**
+ * One more line for the ferry-only extension workloads, or '' if none ran, e.g.
+ * "checksum cost: crc32c 0.90×, sha1 0.70× of ferry large; parallel 4 partials: 1.10× of ferry large, join 900 MB/s (570 ms)".
+ */
+export function extensionsLine(summary, { partials }) {
+  const items = [];
+  const checksums = Object.entries(summary)
+    .filter(([w, byVariant]) => w.startsWith('checksum-') && byVariant.ferry?.ratioVsFerryLarge != null)
+    .map(([w, byVariant]) => `${w.slice('checksum-'.length)} ${fmt(byVariant.ferry.ratioVsFerryLarge)}×`);
+  if (checksums.length) items.push(`checksum cost: ${checksums.join(', ')} of ferry large`);
+  const parallel = summary.parallel?.ferry;
+  if (parallel?.ratioVsFerryLarge != null) {
+    const join = parallel.join
+      ? `, join ${fmt(parallel.join.MBps.median, 0)} MB/s (${fmt(parallel.join.ms.median, 0)} ms)`
+      : '';
+    items.push(`parallel ${partials} partials: ${fmt(parallel.ratioVsFerryLarge)}× of ferry large${join}`);
+  }
+  return items.join('; ');
 }

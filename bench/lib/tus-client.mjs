@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 
 const TUS = { 'Tus-Resumable': '1.0.0' };
@@ -46,8 +47,11 @@ function expectStatus(res, expected, what) {
   }
 }
 
-/** tus creation: POST to the creation URL; returns the absolute upload URL. */
-export async function tusCreate(endpoint, length, { agent, filename = 'bench.bin' } = {}) {
+/**
+ * tus creation: POST to the creation URL; returns the absolute upload URL.
+ * `partial: true` creates a partial upload for a later concatenation (Upload-Concat: partial).
+ */
+export async function tusCreate(endpoint, length, { agent, filename = 'bench.bin', partial = false } = {}) {
   const res = await request(endpoint, {
     method: 'POST',
     agent,
@@ -56,6 +60,7 @@ export async function tusCreate(endpoint, length, { agent, filename = 'bench.bin
       'Upload-Length': String(length),
       // Real clients send a filename; some servers may require metadata.
       'Upload-Metadata': `filename ${Buffer.from(filename).toString('base64')}`,
+      ...(partial ? { 'Upload-Concat': 'partial' } : {}),
       'Content-Length': '0',
     },
   });
@@ -65,8 +70,11 @@ export async function tusCreate(endpoint, length, { agent, filename = 'bench.bin
   return new URL(res.headers.location, endpoint).href;
 }
 
-/** One tus PATCH of `length` bytes at `offset`; checks the new Upload-Offset. */
-export async function tusPatch(uploadUrl, offset, length, body, { agent } = {}) {
+/**
+ * One tus PATCH of `length` bytes at `offset`; checks the new Upload-Offset.
+ * `checksum` is an Upload-Checksum value ("<algorithm> <base64>") covering exactly this body.
+ */
+export async function tusPatch(uploadUrl, offset, length, body, { agent, checksum } = {}) {
   const res = await request(uploadUrl, {
     method: 'PATCH',
     agent,
@@ -75,6 +83,7 @@ export async function tusPatch(uploadUrl, offset, length, body, { agent } = {}) 
       'Content-Type': 'application/offset+octet-stream',
       'Upload-Offset': String(offset),
       'Content-Length': String(length),
+      ...(checksum ? { 'Upload-Checksum': checksum } : {}),
     },
     body,
   });
@@ -88,15 +97,57 @@ export async function tusPatch(uploadUrl, offset, length, body, { agent } = {}) 
 /**
  * Upload a file with tus: POST, then the whole file in one PATCH (chunkSize = Infinity)
  * or in sequential PATCHes of chunkSize bytes, each streamed from disk.
+ * `checksum` (an Upload-Checksum value for the whole file) needs the single PATCH: a tus
+ * checksum covers one request's body, and we only have the digest of the whole file.
  */
-export async function tusUploadFile(endpoint, file, size, { agent, chunkSize = Infinity } = {}) {
+export async function tusUploadFile(endpoint, file, size, { agent, chunkSize = Infinity, checksum } = {}) {
+  if (checksum && chunkSize < size) throw new Error('tusUploadFile: a whole-file checksum needs a single PATCH');
   const url = await tusCreate(endpoint, size, { agent });
   for (let offset = 0; offset < size;) {
     const len = Math.min(chunkSize, size - offset);
-    await tusPatch(url, offset, len, createReadStream(file, { start: offset, end: offset + len - 1 }), { agent });
+    const body = createReadStream(file, { start: offset, end: offset + len - 1 });
+    await tusPatch(url, offset, len, body, { agent, checksum });
     offset += len;
   }
   return url;
+}
+
+/**
+ * tus concatenation, the way tus-js-client's parallelUploads does it: the file is split into
+ * `parts` byte ranges, each uploaded as a partial upload (POST Upload-Concat: partial, then
+ * one PATCH), all at once; then one POST Upload-Concat: final;<paths> joins them.
+ * Returns the final upload's URL, the partials' URLs (to delete them afterwards) and how
+ * long the final POST took, which is the server joining the bytes.
+ */
+export async function tusUploadParallel(endpoint, file, size, { agent, parts = 4 } = {}) {
+  const partSize = Math.ceil(size / parts);
+  const ranges = [];
+  for (let start = 0; start < size; start += partSize) ranges.push({ start, length: Math.min(partSize, size - start) });
+  // If one part fails the bench fails, and the temp dir (with the other parts) goes with it.
+  const partUrls = await Promise.all(
+    ranges.map(async ({ start, length }) => {
+      const url = await tusCreate(endpoint, length, { agent, partial: true });
+      await tusPatch(url, 0, length, createReadStream(file, { start, end: start + length - 1 }), { agent });
+      return url;
+    }),
+  );
+  const joinStart = performance.now();
+  const url = await tusConcatenate(endpoint, partUrls, { agent });
+  const joinS = (performance.now() - joinStart) / 1000;
+  return { url, partUrls, joinS };
+}
+
+/** tus concatenation: POST Upload-Concat: final;<paths> (no Upload-Length); returns the final upload's URL. */
+export async function tusConcatenate(endpoint, partUrls, { agent } = {}) {
+  const paths = partUrls.map((u) => new URL(u).pathname).join(' ');
+  const res = await request(endpoint, {
+    method: 'POST',
+    agent,
+    headers: { ...TUS, 'Upload-Concat': `final;${paths}`, 'Content-Length': '0' },
+  });
+  expectStatus(res, [201], `POST ${endpoint} (Upload-Concat: final, ${partUrls.length} parts)`);
+  if (!res.headers.location) throw new Error(`POST ${endpoint} (final): no Location header`);
+  return new URL(res.headers.location, endpoint).href;
 }
 
 /** tus creation + one PATCH of an in-memory buffer (two requests, as tus-js-client does). */

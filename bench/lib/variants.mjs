@@ -2,6 +2,7 @@
 // measurement code don't care which one they talk to:
 //
 //   upload(file|buffer) -> ref     store one upload (the timed part)
+//   uploadParallel(file) -> refs   ferry only, with `extensions` (see lib/extensions.mjs)
 //   verify(ref, expected)          sha256 of what the server stored == the source
 //   cleanup(refs)                  remove stored uploads so the disk doesn't fill
 import { createReadStream } from 'node:fs';
@@ -98,8 +99,15 @@ async function ferry(tmp) {
     protocol: 'tus',
     ...srv,
     dataDir,
+    endpoint,
+    // tus extensions the ferry-only workloads (lib/extensions.mjs) need; stock @tus/server +
+    // FileStore has neither, so bare-tus declares none.
+    extensions: ['checksum', 'concatenation'],
+    // opts.checksum (Upload-Checksum of the whole file) passes through to the single PATCH.
     uploadFile: async (file, size, opts) => ({ url: await tus.tusUploadFile(endpoint, file, size, opts) }),
     uploadBuffer: async (buf, opts) => ({ url: await tus.tusUploadBuffer(endpoint, buf, opts) }),
+    // -> { url (final upload), partUrls, joinS }
+    uploadParallel: (file, size, opts) => tus.tusUploadParallel(endpoint, file, size, opts),
     verify: async (ref, expected) => {
       const got = await tus.hashDownload(ref.url); // streamed and hashed, never buffered
       if (got.status !== 200) throw new Error(`verification failed: GET ${ref.url} answered ${got.status}`);
