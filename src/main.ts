@@ -4,16 +4,20 @@ import type { Logger } from 'pino';
 import { DiskBlobStore } from './adapters/disk/disk-blob-store.js';
 import { FileUploadStateStore } from './adapters/embedded/file-upload-state-store.js';
 import { MemoryLocker } from './adapters/embedded/memory-locker.js';
+import { connectRedis } from './adapters/redis/redis-clients.js';
+import { RedisLocker } from './adapters/redis/redis-locker.js';
+import { RedisUploadStateStore } from './adapters/redis/redis-upload-state-store.js';
 import type { Config } from './config/config.js';
-import { systemClock } from './core/ports.js';
+import { systemClock, type Locker, type UploadStateStore } from './core/ports.js';
 import { Uploads } from './core/uploads/uploads.js';
 import { createApp } from './http/app.js';
+import type { ReadinessCheck } from './http/routes/health.js';
 import { tenantOf } from './http/request-context.js';
 import { createTusRouter } from './protocols/tus/tus-router.js';
 
 /**
- * The composition root: the one place that picks adapters (embedded now; Redis and S3 later, from
- * config), wires them into core and core into the protocols and the HTTP app.
+ * The composition root: the one place that picks adapters from config (embedded, or Redis when
+ * FERRY_REDIS_URL is set; S3 later), wires them into core and core into the protocols and the app.
  */
 
 /** A lock holder asked to release gets this long to finish before its request is stopped. */
@@ -21,21 +25,31 @@ const LOCK_DRAIN_TIMEOUT_MS = 1000;
 
 export interface Ferry {
   readonly server: Server;
-  readonly locker: MemoryLocker;
+  readonly locker: Locker;
+  /** Releases what the server does not own itself (Redis connections); call after the server closed. */
+  close(): Promise<void>;
+}
+
+interface SharedState {
+  readonly locker: Locker;
+  readonly state: UploadStateStore;
+  readonly readinessChecks: ReadinessCheck[];
+  close(): Promise<void>;
 }
 
 export async function createFerry(config: Config, logger: Logger): Promise<Ferry> {
   const uploadsDir = path.join(config.dataDir, 'uploads');
   const blobs = new DiskBlobStore(uploadsDir);
-  const state = new FileUploadStateStore(uploadsDir);
   await blobs.init();
-  await state.init();
-  const locker = new MemoryLocker();
+  const shared = config.redisUrl
+    ? await distributedState(config.redisUrl, config, uploadsDir, logger)
+    : await embeddedState(uploadsDir);
+  const { locker, state } = shared;
   const uploads = new Uploads({ blobs, state, locker, clock: systemClock, incompleteTtlMs: config.incompleteTtlMs });
 
   const app = createApp({
     logger,
-    readinessChecks: [{ name: 'storage', check: () => blobs.checkReady() }],
+    readinessChecks: [{ name: 'storage', check: () => blobs.checkReady() }, ...shared.readinessChecks],
     protocols: [
       createTusRouter({
         uploads,
@@ -51,7 +65,44 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
 
   const server = createServer(app);
   configureTimeouts(server);
-  return { server, locker };
+  return { server, locker, close: () => shared.close() };
+}
+
+/** One process: locks in memory, records as JSON files beside the bytes with an in-memory cache. */
+async function embeddedState(uploadsDir: string): Promise<SharedState> {
+  const state = new FileUploadStateStore(uploadsDir);
+  await state.init();
+  return { locker: new MemoryLocker(), state, readinessChecks: [], close: async () => undefined };
+}
+
+/**
+ * Many replicas: locks and the shared copy of upload records in Redis. The durable record stays
+ * beside the bytes (uncached in memory, since another replica may change it), so a Redis that
+ * restarts empty loses nothing.
+ */
+async function distributedState(
+  redisUrl: string,
+  config: Config,
+  uploadsDir: string,
+  logger: Logger,
+): Promise<SharedState> {
+  const redis = await connectRedis(redisUrl, logger);
+  const durable = new FileUploadStateStore(uploadsDir, 0);
+  await durable.init();
+  const locker = new RedisLocker({
+    commands: redis.commands,
+    subscriber: redis.subscriber,
+    logger,
+    prefix: config.redisPrefix,
+  });
+  await locker.start();
+  const state = new RedisUploadStateStore({
+    commands: redis.commands,
+    prefix: config.redisPrefix,
+    durable,
+    ttlMs: config.incompleteTtlMs,
+  });
+  return { locker, state, readinessChecks: [{ name: 'redis', check: () => redis.ping() }], close: () => redis.close() };
 }
 
 /**

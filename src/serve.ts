@@ -12,7 +12,8 @@ import { createFerry } from './main.js';
  * connections closed after FERRY_SHUTDOWN_TIMEOUT. A second signal exits at once.
  */
 export async function serve(config: Config, logger: Logger): Promise<number> {
-  const { server, locker } = await createFerry(config, logger);
+  const ferry = await createFerry(config, logger);
+  const { server, locker } = ferry;
   server.listen(config.port, config.host);
   await once(server, 'listening');
   const address = server.address();
@@ -39,8 +40,10 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
       server.close(() => {
         clearInterval(sweepIdle);
         clearTimeout(deadline);
-        logger.info('shut down');
-        resolve(0);
+        void ferry.close().finally(() => {
+          logger.info('shut down');
+          resolve(0);
+        });
       });
       server.closeIdleConnections();
       locker.requestReleaseOfAll();

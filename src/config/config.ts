@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CONFIG_KEYS, NOT_YET_SUPPORTED_KEYS, configSchema, type ConfigInput } from './schema.js';
+import { CONFIG_KEYS, configSchema, type ConfigInput } from './schema.js';
 
 /** Ferry's typed, validated configuration. Built once at start and handed to the composition root. */
 export interface Config {
@@ -10,6 +10,10 @@ export interface Config {
   readonly publicUrl: string | undefined;
   readonly dataDir: string;
   readonly storage: 'disk';
+  /** Set: distributed mode (locks and upload state in Redis); unset: embedded single-node mode. */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key and channel Ferry uses. */
+  readonly redisPrefix: string;
   readonly maxSize: number;
   /** An unfinished upload expires this long after its creation or last received byte. */
   readonly incompleteTtlMs: number;
@@ -40,20 +44,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     if (value !== undefined && value !== '') raw[key] = value;
   }
 
-  const problems: string[] = [];
-  for (const [key, reason] of Object.entries(NOT_YET_SUPPORTED_KEYS)) {
-    const value = env[key] ?? fileValues[key];
-    if (value) problems.push(`${key}=${JSON.stringify(value)}: ${reason}`);
-  }
-
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const key = String(issue.path[0]);
-      problems.push(`${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`);
-    }
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const key = String(issue.path[0]);
+        return `${key}=${JSON.stringify(raw[key] ?? '')}: ${issue.message}`;
+      }),
+    );
   }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
 
   const values = parsed.data;
   return Object.freeze({
@@ -62,6 +61,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     publicUrl: values.FERRY_PUBLIC_URL,
     dataDir: path.resolve(cwd, values.FERRY_DATA_DIR),
     storage: values.FERRY_STORAGE,
+    redisUrl: values.FERRY_REDIS_URL,
+    redisPrefix: values.FERRY_REDIS_PREFIX,
     maxSize: values.FERRY_MAX_SIZE,
     incompleteTtlMs: values.FERRY_INCOMPLETE_TTL,
     shutdownTimeoutMs: values.FERRY_SHUTDOWN_TIMEOUT,

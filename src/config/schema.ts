@@ -53,6 +53,17 @@ const publicUrl = z.string().transform((text, ctx) => {
   }
 });
 
+const redisUrl = z.string().transform((text, ctx) => {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error('protocol');
+    return text;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379' });
+    return z.NEVER;
+  }
+});
+
 export const configSchema = z.object({
   PORT: port.prefault('1080'),
   HOST: z.string().min(1, 'expected a listen address such as 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
@@ -61,6 +72,11 @@ export const configSchema = z.object({
   FERRY_STORAGE: z
     .enum(['disk'], { error: 'expected "disk" (S3 storage is not available in this version yet)' })
     .default('disk'),
+  FERRY_REDIS_URL: redisUrl.optional(),
+  FERRY_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'expected 1 to 64 letters, digits or : _ . -')
+    .default('ferry:'),
   FERRY_MAX_SIZE: size('5GiB').prefault('5GiB'),
   FERRY_INCOMPLETE_TTL: duration('24h').prefault('24h'),
   FERRY_SHUTDOWN_TIMEOUT: duration('25s').prefault('25s'),
@@ -74,8 +90,3 @@ export const configSchema = z.object({
 export type ConfigInput = z.input<typeof configSchema>;
 export type ConfigKey = keyof ConfigInput;
 export const CONFIG_KEYS = Object.keys(configSchema.shape) as ConfigKey[];
-
-/** Variables from API.md that later versions implement; set now, they would silently do nothing. */
-export const NOT_YET_SUPPORTED_KEYS: Partial<Record<string, string>> = {
-  FERRY_REDIS_URL: 'distributed mode (Redis) is not available in this version yet; unset it to run embedded',
-};

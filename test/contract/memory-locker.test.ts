@@ -8,6 +8,26 @@ lockerContract('embedded MemoryLocker', async ({ acquireTimeoutMs }) => {
 });
 
 describe('embedded MemoryLocker', () => {
+  it('serves waiters in arrival order', async () => {
+    const locker = new MemoryLocker();
+    const holder = locker.newLock('u5');
+    await holder.lock(new AbortController().signal, () => undefined);
+    const order: number[] = [];
+    const waiters = [1, 2, 3].map((n) => {
+      const lock = locker.newLock('u5');
+      return lock
+        .lock(new AbortController().signal, () => undefined)
+        .then(async () => {
+          order.push(n);
+          await lock.unlock();
+        });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await holder.unlock();
+    await Promise.all(waiters);
+    expect(order).toEqual([1, 2, 3]);
+  });
+
   it('waits without spinning: a 600 ms wait costs far less than 600 ms of CPU', async () => {
     const locker = new MemoryLocker();
     const holder = locker.newLock('busy');

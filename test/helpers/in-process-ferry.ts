@@ -32,6 +32,7 @@ export async function startInProcessFerry(env: Record<string, string> = {}): Pro
     async close() {
       ferry.server.closeAllConnections();
       await new Promise<void>((resolve) => ferry.server.close(() => resolve()));
+      await ferry.close();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -90,12 +90,22 @@ describe('loadConfig', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^FERRY_LOG_LEVEL="loud": expected one of fatal, error/));
   });
 
-  it('refuses storage and modes this version does not have instead of ignoring them', () => {
+  it('refuses storage this version does not have instead of ignoring it', () => {
     expect(problemsOf({ FERRY_STORAGE: 's3' })).toEqual([
       expect.stringMatching(/^FERRY_STORAGE="s3": expected "disk"/),
     ]);
-    expect(problemsOf({ FERRY_REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([
-      expect.stringMatching(/^FERRY_REDIS_URL="redis:\/\/127.0.0.1:6379": distributed mode/),
+  });
+
+  it('switches to distributed mode with a redis:// URL and refuses anything else', () => {
+    const config = loadConfig({ FERRY_REDIS_URL: 'redis://127.0.0.1:6379/2' }, '/');
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379/2');
+    expect(config.redisPrefix).toBe('ferry:');
+    expect(loadConfig({}, '/').redisUrl).toBeUndefined();
+    expect(problemsOf({ FERRY_REDIS_URL: 'http://127.0.0.1:6379' })).toEqual([
+      expect.stringMatching(/^FERRY_REDIS_URL="http:\/\/127.0.0.1:6379": expected a redis:\/\/ or rediss:\/\/ URL/),
+    ]);
+    expect(problemsOf({ FERRY_REDIS_PREFIX: 'has space' })).toEqual([
+      expect.stringMatching(/^FERRY_REDIS_PREFIX="has space": expected 1 to 64 letters/),
     ]);
   });
 

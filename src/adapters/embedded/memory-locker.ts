@@ -1,4 +1,5 @@
 import { FerryError } from '../../core/errors.js';
+import { askToRelease } from '../../core/locks.js';
 import type { Lock, Locker, RequestRelease } from '../../core/ports.js';
 
 interface Waiter {
@@ -37,7 +38,7 @@ export class MemoryLocker implements Locker {
   }
 
   requestReleaseOfAll(): void {
-    for (const holding of this.holdings.values()) callSafely(holding.requestRelease);
+    for (const holding of this.holdings.values()) askToRelease(holding.requestRelease);
   }
 
   /** Number of locks held now; for tests that check nothing leaks. */
@@ -82,7 +83,7 @@ export class MemoryLocker implements Locker {
       }, this.acquireTimeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
       holding.waiters.push(waiter);
-      callSafely(holding.requestRelease);
+      askToRelease(holding.requestRelease);
     });
   }
 
@@ -99,7 +100,7 @@ export class MemoryLocker implements Locker {
     this.holdings.set(lock.id, handedOver);
     next.grant();
     // Whoever still waits wants the lock too: tell the new holder at once.
-    if (handedOver.waiters.length > 0) callSafely(handedOver.requestRelease);
+    if (handedOver.waiters.length > 0) askToRelease(handedOver.requestRelease);
   }
 }
 
@@ -120,13 +121,4 @@ class MemoryLock implements Lock {
 
 function abortedError(): FerryError {
   return new FerryError('request_aborted', 'the request was aborted while waiting for the upload');
-}
-
-/** A holder's release callback must never break the waiter. */
-function callSafely(requestRelease: RequestRelease): void {
-  try {
-    void Promise.resolve(requestRelease()).catch(() => undefined);
-  } catch {
-    // ignored on purpose: see above
-  }
 }

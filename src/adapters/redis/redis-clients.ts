@@ -1,0 +1,87 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { FerryError } from '../../core/errors.js';
+
+export interface RedisClients {
+  /** Commands: locks, upload state. */
+  readonly commands: Redis;
+  /** A connection in subscriber mode only (pub/sub cannot share a connection with commands). */
+  readonly subscriber: Redis;
+  /** Resolves when Redis answers a PING (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Connection settings chosen so a Redis outage never hangs a request: commands fail at once while
+ * disconnected (no offline queue) and are answered 503, which tus clients retry; ioredis reconnects
+ * in the background with capped backoff, so recovery needs no restart.
+ */
+const OPTIONS: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2000,
+  retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2000),
+  // Subscriptions come back after a reconnect on their own.
+  autoResubscribe: true,
+};
+
+export async function connectRedis(url: string, logger: Logger): Promise<RedisClients> {
+  const commands = new Redis(url, { ...OPTIONS, connectionName: 'ferry' });
+  // The subscriber may queue its (p)subscribe calls until connected: they are replayed on connect.
+  const subscriber = new Redis(url, { ...OPTIONS, enableOfflineQueue: true, connectionName: 'ferry-sub' });
+  for (const [name, client] of [
+    ['commands', commands],
+    ['subscriber', subscriber],
+  ] as const) {
+    let down = false;
+    client.on('error', (error: Error) => {
+      if (!down) logger.warn({ err: error, connection: name }, 'redis connection error');
+      down = true;
+    });
+    client.on('ready', () => {
+      if (down) logger.info({ connection: name }, 'redis connection restored');
+      down = false;
+    });
+  }
+  await Promise.all([commands, subscriber].map((client) => waitUntilReady(client)));
+  return {
+    commands,
+    subscriber,
+    async ping() {
+      await redisCall(() => commands.ping());
+    },
+    async close() {
+      commands.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+function waitUntilReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error('could not connect to Redis within 10 s (FERRY_REDIS_URL)'));
+    }, 10_000);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+    };
+    client.on('ready', onReady);
+  });
+}
+
+/** Runs a Redis call; any failure of Redis itself becomes a 503 that clients retry. */
+export async function redisCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch {
+    throw new FerryError('service_unavailable', 'shared state is unavailable; retry shortly');
+  }
+}
