@@ -87,8 +87,13 @@ export interface BlobStore {
    * blob has afterwards. A crash before the decision leaves the blob as it was before the call.
    */
   appendTentatively(id: string, offset: number, body: Readable, accept: () => boolean): Promise<number>;
+  /**
+   * Called once the blob has all its bytes. Stores that assemble uploads (S3 multipart) make the
+   * object whole here; before it, `read` is not guaranteed to work.
+   */
+  finish(id: string): Promise<void>;
   stat(id: string): Promise<BlobStat | undefined>;
-  /** Streams the blob, or a range of it. */
+  /** Streams a finished blob, or a range of it. */
   read(id: string, range?: ByteRange): Readable;
   /** Removes the blob; removing a missing blob is not an error. */
   remove(id: string): Promise<void>;

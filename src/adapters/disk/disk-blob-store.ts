@@ -56,6 +56,9 @@ export class DiskBlobStore implements BlobStore {
     return size;
   }
 
+  /** A file is readable as it grows: nothing to assemble. */
+  async finish(): Promise<void> {}
+
   async stat(id: string): Promise<BlobStat | undefined> {
     try {
       const info = await stat(this.resolve(id));

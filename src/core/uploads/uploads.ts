@@ -75,6 +75,8 @@ export class Uploads {
     // worst an orphan empty blob, never an upload that cannot take bytes.
     await this.options.blobs.create(id);
     await this.options.state.put(record);
+    // A zero-length upload is complete the moment it exists.
+    if (record.size === 0) await this.options.blobs.finish(id);
     return this.view(record, 0, new Date(record.createdAt));
   }
 
@@ -126,7 +128,19 @@ export class Uploads {
    * `checksum_mismatch`. Either way a checksummed chunk is stored whole or not at all.
    */
   async append(id: string, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<number> {
-    if (!expected) return this.options.blobs.append(id, offset, body);
+    const newOffset = expected
+      ? await this.appendVerified(id, offset, body, expected)
+      : await this.options.blobs.append(id, offset, body);
+    await this.finishIfComplete(id, newOffset);
+    return newOffset;
+  }
+
+  private async appendVerified(
+    id: string,
+    offset: number,
+    body: Readable,
+    expected: ExpectedChecksum,
+  ): Promise<number> {
     const digester = createDigester(expected.algorithm);
     let received = 0;
     const hashing = new Transform({
@@ -206,6 +220,14 @@ export class Uploads {
     const record = await this.options.state.get(id);
     if (!record) throw new FerryError('upload_not_found', 'upload not found');
     await this.options.state.put({ ...record, size });
+    const stat = await this.options.blobs.stat(id);
+    if (stat && stat.size >= size) await this.options.blobs.finish(id);
+  }
+
+  /** Once the last byte is stored the blob is finished (assembled, for stores that need it). */
+  private async finishIfComplete(id: string, offset: number): Promise<void> {
+    const record = await this.options.state.get(id);
+    if (record?.size !== undefined && offset >= record.size) await this.options.blobs.finish(id);
   }
 
   /** Removes the upload's bytes and record. The record goes last so a crash leaves it findable. */
