@@ -48,14 +48,15 @@ describe('tus in distributed mode (Redis)', () => {
     expect(await ready.json()).toEqual({ data: { status: 'ready', checks: { storage: 'ok', redis: 'ok' } } });
   });
 
-  it('answers 503 at once while Redis is down, reports not ready, and recovers without a restart; records survive an empty Redis', async () => {
+  it('while Redis is down answers at once, 423 on upload URLs (tus clients retry the same URL) and 503 on creation, reports not ready, and recovers without a restart; records survive an empty Redis', async () => {
     const url = await create(6);
     expect((await patch(url, 0, 'abc')).status).toBe(204);
 
     await redis.stop();
     const started = Date.now();
-    expect((await head(url)).status).toBe(503);
-    expect((await patch(url, 3, 'def')).status).toBe(503);
+    expect((await head(url)).status).toBe(423);
+    expect((await patch(url, 3, 'def')).status).toBe(423);
+    expect((await fetch(url, { method: 'DELETE', headers: TUS })).status).toBe(423);
     const created = await fetch(`${ferry.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } });
     expect(created.status).toBe(503);
     expect(await created.text()).not.toMatch(/ioredis|ECONNREFUSED|stack/i);

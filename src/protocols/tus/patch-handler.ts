@@ -6,7 +6,7 @@ import type { Locker } from '../../core/ports.js';
 import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
 import type { Uploads } from '../../core/uploads/uploads.js';
 import { parseUploadChecksum } from './tus-headers.js';
-import { sendTus, stateHeaders } from './tus-responses.js';
+import { sendTus, stateHeaders, tusStatusOf } from './tus-responses.js';
 
 export interface PatchHandlerOptions {
   readonly uploads: Uploads;
@@ -104,7 +104,7 @@ export function createPatchHandler(options: PatchHandlerOptions) {
       if (res.headersSent || req.socket.destroyed) return;
       if (!req.complete) res.shouldKeepAlive = false;
       if (error instanceof TusRefusal) sendTus(res, error.status, `${error.message}\n`);
-      else if (isFerryError(error)) sendTus(res, error.status, `${error.message}\n`);
+      else if (isFerryError(error)) sendTus(res, tusStatusOf(error, true), `${error.message}\n`);
       else throw error;
     }
   };

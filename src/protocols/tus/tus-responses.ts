@@ -1,5 +1,6 @@
 import { EXPOSED_HEADERS } from '@tus/utils';
 import type { Response } from 'express';
+import type { FerryError } from '../../core/errors.js';
 import type { Upload } from '../../core/uploads/uploads.js';
 
 /** What every response Ferry writes itself on the tus endpoint shares with @tus/server's. */
@@ -33,4 +34,15 @@ export function sendTus(res: Response, status: number, body: string, headers: Re
   });
   if (body) res.type('text/plain').send(body);
   else res.end();
+}
+
+/**
+ * The status a core error gets on the tus endpoint. One deviation: on an upload URL (HEAD, PATCH,
+ * DELETE), shared state being unavailable is answered 423 instead of 503. tus-js-client 4 treats any
+ * HEAD answer but 2xx and 423 as "this upload is gone" and starts the whole file over as a new upload
+ * (tus-js-client issues #579 and #895); 423 makes it retry the same URL, so a Redis outage costs
+ * time, not bytes. Creation keeps 503.
+ */
+export function tusStatusOf(error: FerryError, onUploadUrl: boolean): number {
+  return error.code === 'service_unavailable' && onUploadUrl ? 423 : error.status;
 }

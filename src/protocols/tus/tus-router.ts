@@ -13,7 +13,7 @@ import { CoreDataStore } from './core-datastore.js';
 import { sendUploadBytes } from './download.js';
 import { createPatchHandler } from './patch-handler.js';
 import { parseUploadChecksum, parseUploadConcat } from './tus-headers.js';
-import { EXTRA_EXPOSED_HEADERS, TUS_PATH, TUS_VERSION, sendTus, stateHeaders } from './tus-responses.js';
+import { EXTRA_EXPOSED_HEADERS, TUS_PATH, TUS_VERSION, sendTus, stateHeaders, tusStatusOf } from './tus-responses.js';
 
 export interface TusRouterOptions {
   readonly uploads: Uploads;
@@ -69,8 +69,10 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     },
     // Must return an object: `undefined` turns a finished creation-with-upload POST into a 500.
     onUploadFinish: async () => ({}),
-    onResponseError(_req, error) {
-      if (isFerryError(error)) return { status_code: error.status, body: `${error.message}\n` };
+    onResponseError(req, error) {
+      if (isFerryError(error)) {
+        return { status_code: tusStatusOf(error, req.method !== 'POST'), body: `${error.message}\n` };
+      }
       if ('status_code' in error && error.status_code < 500) return undefined;
       // Anything else is a fault of ours: log it, tell the client nothing internal.
       logger.error({ err: error }, 'tus request failed');
