@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Makes sure the real services the tests start are installed: redis-server (Debian's package).
+# Makes sure the real services the tests start are installed: redis-server (Debian's package) and
+# moto_server (python3 moto, the S3-compatible server; it comes with this kind of machine).
 # Run by `npm test` (pretest). Installs what is missing when it can (root with apt-get); otherwise it
 # fails with a clear message, because the tests never skip silently for a missing service.
 set -euo pipefail
 
+if ! moto_server --help >/dev/null 2>&1; then
+  echo "ensure-test-services: moto_server is missing or broken; install it (pip install 'moto[server]') and run the tests again" >&2
+  exit 1
+fi
 if command -v redis-server >/dev/null 2>&1; then
   exit 0
 fi

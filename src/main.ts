@@ -1,14 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { DiskBlobStore } from './adapters/disk/disk-blob-store.js';
+import { CachedUploadStateStore } from './adapters/embedded/cached-upload-state-store.js';
 import { FileUploadStateStore } from './adapters/embedded/file-upload-state-store.js';
 import { MemoryLocker } from './adapters/embedded/memory-locker.js';
 import { connectRedis } from './adapters/redis/redis-clients.js';
 import { RedisLocker } from './adapters/redis/redis-locker.js';
 import { RedisUploadStateStore } from './adapters/redis/redis-upload-state-store.js';
-import type { Config } from './config/config.js';
-import { systemClock, type Locker, type UploadStateStore } from './core/ports.js';
+import { S3BlobStore } from './adapters/s3/s3-blob-store.js';
+import { S3UploadStateStore } from './adapters/s3/s3-upload-state-store.js';
+import type { Config, S3Config } from './config/config.js';
+import { systemClock, type BlobStore, type Locker, type UploadStateStore } from './core/ports.js';
 import { Uploads } from './core/uploads/uploads.js';
 import { createApp } from './http/app.js';
 import type { ReadinessCheck } from './http/routes/health.js';
@@ -16,8 +20,9 @@ import { tenantOf } from './http/request-context.js';
 import { createTusRouter } from './protocols/tus/tus-router.js';
 
 /**
- * The composition root: the one place that picks adapters from config (embedded, or Redis when
- * FERRY_REDIS_URL is set; S3 later), wires them into core and core into the protocols and the app.
+ * The composition root: the one place that picks adapters from config (disk or S3 for bytes and
+ * records; in-process or Redis for locks and shared state), wires them into core and core into the
+ * protocols and the app.
  */
 
 /** A lock holder asked to release gets this long to finish before its request is stopped. */
@@ -38,13 +43,12 @@ interface SharedState {
 }
 
 export async function createFerry(config: Config, logger: Logger): Promise<Ferry> {
-  const uploadsDir = path.join(config.dataDir, 'uploads');
-  const blobs = new DiskBlobStore(uploadsDir);
-  await blobs.init();
+  const storage = config.s3 ? await s3Storage(config.s3) : await diskStorage(config.dataDir);
   const shared = config.redisUrl
-    ? await distributedState(config.redisUrl, config, uploadsDir, logger)
-    : await embeddedState(uploadsDir);
+    ? await distributedState(config.redisUrl, config, storage.records, logger)
+    : embeddedState(storage.records);
   const { locker, state } = shared;
+  const { blobs } = storage;
   const uploads = new Uploads({ blobs, state, locker, clock: systemClock, incompleteTtlMs: config.incompleteTtlMs });
 
   const app = createApp({
@@ -68,27 +72,62 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
   return { server, locker, close: () => shared.close() };
 }
 
-/** One process: locks in memory, records as JSON files beside the bytes with an in-memory cache. */
-async function embeddedState(uploadsDir: string): Promise<SharedState> {
-  const state = new FileUploadStateStore(uploadsDir);
-  await state.init();
-  return { locker: new MemoryLocker(), state, readinessChecks: [], close: async () => undefined };
+/** Where bytes live, and the durable upload records beside them. */
+interface Storage {
+  readonly blobs: BlobStore;
+  readonly records: UploadStateStore;
+}
+
+async function diskStorage(dataDir: string): Promise<Storage> {
+  const uploadsDir = path.join(dataDir, 'uploads');
+  const blobs = new DiskBlobStore(uploadsDir);
+  const records = new FileUploadStateStore(uploadsDir);
+  await blobs.init();
+  await records.init();
+  return { blobs, records };
+}
+
+async function s3Storage(s3: S3Config): Promise<Storage> {
+  // Credentials come from the SDK's standard chain (environment, profile, IRSA on EKS).
+  const client = new S3Client({
+    region: s3.region,
+    forcePathStyle: s3.forcePathStyle,
+    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+  });
+  const blobs = new S3BlobStore({
+    client,
+    bucket: s3.bucket,
+    prefix: s3.prefix,
+    partSize: s3.partSize,
+    concurrency: s3.concurrency,
+    tempDir: s3.tempDir,
+  });
+  await blobs.init();
+  return { blobs, records: new S3UploadStateStore(client, s3.bucket, s3.prefix) };
+}
+
+/** One process: locks in memory, the most recently used records cached in memory. */
+function embeddedState(records: UploadStateStore): SharedState {
+  return {
+    locker: new MemoryLocker(),
+    state: new CachedUploadStateStore(records),
+    readinessChecks: [],
+    close: async () => undefined,
+  };
 }
 
 /**
  * Many replicas: locks and the shared copy of upload records in Redis. The durable record stays
- * beside the bytes (uncached in memory, since another replica may change it), so a Redis that
+ * beside the bytes (not cached in memory, since another replica may change it), so a Redis that
  * restarts empty loses nothing.
  */
 async function distributedState(
   redisUrl: string,
   config: Config,
-  uploadsDir: string,
+  records: UploadStateStore,
   logger: Logger,
 ): Promise<SharedState> {
   const redis = await connectRedis(redisUrl, logger);
-  const durable = new FileUploadStateStore(uploadsDir, 0);
-  await durable.init();
   const locker = new RedisLocker({
     commands: redis.commands,
     subscriber: redis.subscriber,
@@ -99,7 +138,7 @@ async function distributedState(
   const state = new RedisUploadStateStore({
     commands: redis.commands,
     prefix: config.redisPrefix,
-    durable,
+    durable: records,
     ttlMs: config.incompleteTtlMs,
   });
   return { locker, state, readinessChecks: [{ name: 'redis', check: () => redis.ping() }], close: () => redis.close() };

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { CONFIG_KEYS, configSchema, type ConfigInput } from './schema.js';
 
@@ -9,7 +10,9 @@ export interface Config {
   /** Absolute base URL for Location headers and links; undefined means "derive from the request". */
   readonly publicUrl: string | undefined;
   readonly dataDir: string;
-  readonly storage: 'disk';
+  readonly storage: 'disk' | 's3';
+  /** S3 settings; present exactly when `storage` is `s3`. */
+  readonly s3: S3Config | undefined;
   /** Set: distributed mode (locks and upload state in Redis); unset: embedded single-node mode. */
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key and channel Ferry uses. */
@@ -21,6 +24,23 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
+
+export interface S3Config {
+  readonly bucket: string;
+  /** '' or ending in '/': every object Ferry writes lives under it. */
+  readonly prefix: string;
+  /** An S3-compatible server (MinIO, R2, Ceph…); undefined means AWS. */
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+  readonly partSize: number;
+  readonly concurrency: number;
+  /** Where parts are buffered before upload (a sized volume in Kubernetes). */
+  readonly tempDir: string;
+}
+
+/** S3's smallest part (all but the last). */
+const MIN_S3_PART_SIZE = 5 * 1024 * 1024;
 
 /** Thrown when configuration is invalid; `lines` holds one human-readable line per bad value. */
 export class ConfigError extends Error {
@@ -55,12 +75,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   }
 
   const values = parsed.data;
+  const problems: string[] = [];
+  if (values.FERRY_STORAGE === 's3' && !values.FERRY_S3_BUCKET) {
+    problems.push('FERRY_S3_BUCKET="": required when FERRY_STORAGE=s3');
+  }
+  if (values.FERRY_S3_PART_SIZE < MIN_S3_PART_SIZE) {
+    problems.push(
+      `FERRY_S3_PART_SIZE=${JSON.stringify(raw.FERRY_S3_PART_SIZE)}: expected at least 5MiB (S3's minimum part size)`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const s3: S3Config | undefined =
+    values.FERRY_STORAGE === 's3'
+      ? Object.freeze({
+          bucket: values.FERRY_S3_BUCKET!,
+          prefix:
+            values.FERRY_S3_PREFIX === '' || values.FERRY_S3_PREFIX.endsWith('/')
+              ? values.FERRY_S3_PREFIX
+              : `${values.FERRY_S3_PREFIX}/`,
+          endpoint: values.FERRY_S3_ENDPOINT,
+          region: values.FERRY_S3_REGION,
+          forcePathStyle: values.FERRY_S3_FORCE_PATH_STYLE === 'true',
+          partSize: values.FERRY_S3_PART_SIZE,
+          concurrency: values.FERRY_S3_CONCURRENCY,
+          tempDir: path.resolve(cwd, values.FERRY_S3_TEMP_DIR ?? path.join(os.tmpdir(), 'ferry-s3')),
+        })
+      : undefined;
   return Object.freeze({
     port: values.PORT,
     host: values.HOST,
     publicUrl: values.FERRY_PUBLIC_URL,
     dataDir: path.resolve(cwd, values.FERRY_DATA_DIR),
     storage: values.FERRY_STORAGE,
+    s3,
     redisUrl: values.FERRY_REDIS_URL,
     redisPrefix: values.FERRY_REDIS_PREFIX,
     maxSize: values.FERRY_MAX_SIZE,

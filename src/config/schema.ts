@@ -41,7 +41,17 @@ const port = z.string().transform((text, ctx) => {
   return value;
 });
 
-const publicUrl = z.string().transform((text, ctx) => {
+const count = (example: string) =>
+  z.string().transform((text, ctx) => {
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < 1 || value > 64) {
+      ctx.addIssue({ code: 'custom', message: `expected a whole number from 1 to 64 such as ${example}` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+const absoluteHttpUrl = z.string().transform((text, ctx) => {
   try {
     const url = new URL(text);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
@@ -67,11 +77,26 @@ const redisUrl = z.string().transform((text, ctx) => {
 export const configSchema = z.object({
   PORT: port.prefault('1080'),
   HOST: z.string().min(1, 'expected a listen address such as 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
-  FERRY_PUBLIC_URL: publicUrl.optional(),
+  FERRY_PUBLIC_URL: absoluteHttpUrl.optional(),
   FERRY_DATA_DIR: z.string().min(1, 'expected a directory path').default('./data'),
-  FERRY_STORAGE: z
-    .enum(['disk'], { error: 'expected "disk" (S3 storage is not available in this version yet)' })
-    .default('disk'),
+  FERRY_STORAGE: z.enum(['disk', 's3'], { error: 'expected "disk" or "s3"' }).default('disk'),
+  FERRY_S3_BUCKET: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      'expected an S3 bucket name (3 to 63 lowercase letters, digits, . or -)',
+    )
+    .optional(),
+  FERRY_S3_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9!_.*'()/-]{0,512}$/, "expected a key prefix of letters, digits and ! _ . * ' ( ) / -")
+    .default(''),
+  FERRY_S3_ENDPOINT: absoluteHttpUrl.optional(),
+  FERRY_S3_REGION: z.string().min(1, 'expected a region such as eu-west-1').default('us-east-1'),
+  FERRY_S3_FORCE_PATH_STYLE: z.enum(['true', 'false'], { error: 'expected true or false' }).default('false'),
+  FERRY_S3_PART_SIZE: size('8MiB').prefault('8MiB'),
+  FERRY_S3_CONCURRENCY: count('4').prefault('4'),
+  FERRY_S3_TEMP_DIR: z.string().min(1, 'expected a directory path').optional(),
   FERRY_REDIS_URL: redisUrl.optional(),
   FERRY_REDIS_PREFIX: z
     .string()

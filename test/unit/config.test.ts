@@ -90,10 +90,45 @@ describe('loadConfig', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^FERRY_LOG_LEVEL="loud": expected one of fatal, error/));
   });
 
-  it('refuses storage this version does not have instead of ignoring it', () => {
-    expect(problemsOf({ FERRY_STORAGE: 's3' })).toEqual([
-      expect.stringMatching(/^FERRY_STORAGE="s3": expected "disk"/),
+  it('refuses an unknown storage, and S3 without a bucket or with parts below 5 MiB', () => {
+    expect(problemsOf({ FERRY_STORAGE: 'gcs' })).toEqual([
+      expect.stringMatching(/^FERRY_STORAGE="gcs": expected "disk" or "s3"/),
     ]);
+    expect(problemsOf({ FERRY_STORAGE: 's3' })).toEqual(['FERRY_S3_BUCKET="": required when FERRY_STORAGE=s3']);
+    expect(problemsOf({ FERRY_STORAGE: 's3', FERRY_S3_BUCKET: 'uploads', FERRY_S3_PART_SIZE: '1MiB' })).toEqual([
+      expect.stringMatching(/^FERRY_S3_PART_SIZE="1MiB": expected at least 5MiB/),
+    ]);
+    expect(problemsOf({ FERRY_S3_BUCKET: 'No_Such!' })).toEqual([
+      expect.stringMatching(/^FERRY_S3_BUCKET="No_Such!": expected an S3 bucket name/),
+    ]);
+  });
+
+  it('reads the S3 settings, with the prefix ending in a slash', () => {
+    const config = loadConfig(
+      {
+        FERRY_STORAGE: 's3',
+        FERRY_S3_BUCKET: 'uploads',
+        FERRY_S3_PREFIX: 'tenants/ferry',
+        FERRY_S3_ENDPOINT: 'http://127.0.0.1:9000',
+        FERRY_S3_FORCE_PATH_STYLE: 'true',
+        FERRY_S3_PART_SIZE: '16MiB',
+        FERRY_S3_CONCURRENCY: '8',
+        FERRY_S3_TEMP_DIR: '/scratch',
+      },
+      '/',
+    );
+    expect(config.storage).toBe('s3');
+    expect(config.s3).toEqual({
+      bucket: 'uploads',
+      prefix: 'tenants/ferry/',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'us-east-1',
+      forcePathStyle: true,
+      partSize: 16 * 1024 * 1024,
+      concurrency: 8,
+      tempDir: '/scratch',
+    });
+    expect(loadConfig({}, '/').s3).toBeUndefined();
   });
 
   it('switches to distributed mode with a redis:// URL and refuses anything else', () => {

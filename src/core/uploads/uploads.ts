@@ -196,8 +196,10 @@ export class Uploads {
       await this.options.blobs.create(id);
       try {
         let offset = 0;
-        for (const part of parts)
+        for (const part of parts) {
           offset = await this.options.blobs.append(id, offset, this.options.blobs.read(part.id));
+        }
+        await this.options.blobs.finish(id);
       } catch (error) {
         await this.options.blobs.remove(id);
         throw error;

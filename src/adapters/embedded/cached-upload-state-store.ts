@@ -1,0 +1,44 @@
+import type { UploadRecord, UploadStateStore } from '../../core/ports.js';
+
+/**
+ * An in-memory copy of the most recently used records in front of a durable store, so the hot path
+ * never reads a record twice. One process only: the copy assumes nobody else changes the records
+ * (in distributed mode Redis is the shared cache instead). Bounded, so memory stays flat however
+ * many uploads exist.
+ */
+export class CachedUploadStateStore implements UploadStateStore {
+  private readonly cache = new Map<string, UploadRecord>();
+
+  constructor(
+    private readonly durable: UploadStateStore,
+    private readonly capacity = 10_000,
+  ) {}
+
+  async get(id: string): Promise<UploadRecord | undefined> {
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    const record = await this.durable.get(id);
+    if (record) this.remember(record);
+    return record;
+  }
+
+  async put(record: UploadRecord): Promise<void> {
+    await this.durable.put(record);
+    this.remember(record);
+  }
+
+  async delete(id: string): Promise<void> {
+    this.cache.delete(id);
+    await this.durable.delete(id);
+  }
+
+  /** Map iteration follows insertion order: re-inserting marks a record as recently used. */
+  private remember(record: UploadRecord): void {
+    this.cache.delete(record.id);
+    this.cache.set(record.id, record);
+    if (this.cache.size > this.capacity) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+  }
+}

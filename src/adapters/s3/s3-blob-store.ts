@@ -1,0 +1,443 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm, stat as statFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { BlobStat, BlobStore, ByteRange } from '../../core/ports.js';
+
+export interface S3BlobStoreOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Every object Ferry writes lives under this prefix ('' or ending in '/'). */
+  readonly prefix: string;
+  /** Size of every multipart part but the last; at least 5 MiB (S3's minimum). */
+  readonly partSize: number;
+  /** Parts of one append uploaded at the same time. */
+  readonly concurrency: number;
+  /** Where parts are buffered before they are sent: concurrency × part size per append at most. */
+  readonly tempDir: string;
+  /** Attempts per part upload (each from the buffered file, so a retry re-sends the same bytes). */
+  readonly partAttempts?: number;
+}
+
+/** What the store knows of one blob, kept as `<key>.blob.json` beside the bytes. */
+interface BlobState {
+  readonly size: number;
+  readonly finished: boolean;
+  readonly multipartUploadId?: string;
+  readonly parts: readonly { readonly number: number; readonly etag: string }[];
+}
+
+/**
+ * Upload bytes in S3 (or an S3-compatible server) as one multipart upload per blob, under Ferry's
+ * prefix only: `uploads/<id>` (the object, once finished), `uploads/<id>.tail.<n>` (bytes of part n
+ * that is not full yet), `uploads/<id>.blob.json` (the state above).
+ *
+ * Every part but the last has exactly `partSize` bytes, so part n always covers the same byte range:
+ * a part uploaded just before a crash, and then sent again by the resuming client, simply replaces
+ * itself. The tail of part n is rewritten in place as it grows (its first bytes never change), and
+ * the state object is written last, so after a crash the blob is as the last state says. Parts are
+ * buffered in files and uploaded with a known length; a failed attempt is retried from the file.
+ */
+export class S3BlobStore implements BlobStore {
+  private readonly partAttempts: number;
+
+  constructor(private readonly options: S3BlobStoreOptions) {
+    if (options.partSize < 5 * 1024 * 1024) throw new Error('S3 part size must be at least 5 MiB');
+    this.partAttempts = options.partAttempts ?? 4;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.options.tempDir, { recursive: true });
+  }
+
+  async create(id: string): Promise<void> {
+    if (await this.readState(id)) throw new Error(`blob ${id} exists already`);
+    await this.writeState(id, { size: 0, finished: false, parts: [] });
+  }
+
+  async append(id: string, offset: number, body: Readable): Promise<number> {
+    const state = await this.requireState(id);
+    if (state.finished) throw new Error(`blob ${id} is finished`);
+    if (state.size !== offset) throw new Error(`append to blob ${id} at ${offset}, but it holds ${state.size} bytes`);
+    return this.appendFrom(id, state, body);
+  }
+
+  async appendTentatively(id: string, offset: number, body: Readable, accept: () => boolean): Promise<number> {
+    // Nothing reaches S3 until the whole body is in and accepted: a refused or cut chunk leaves no trace.
+    const spool = path.join(this.options.tempDir, `${randomUUID()}.chunk`);
+    try {
+      await pipeline(body, createWriteStream(spool));
+      if (!accept()) return offset;
+      return await this.append(id, offset, createReadStream(spool));
+    } finally {
+      await rm(spool, { force: true });
+    }
+  }
+
+  async finish(id: string): Promise<void> {
+    const state = await this.requireState(id);
+    if (state.finished) return;
+    const tailBytes = state.size - state.parts.length * this.options.partSize;
+    const finalKey = this.keyOf(id);
+    if (state.parts.length === 0) {
+      // Small enough for one request (also the empty blob): no multipart upload needed.
+      const body = tailBytes > 0 ? await this.readTail(id, state.parts.length + 1, tailBytes) : Buffer.alloc(0);
+      await this.options.client.send(
+        new PutObjectCommand({ Bucket: this.options.bucket, Key: finalKey, Body: body, ContentLength: body.length }),
+      );
+      if (state.multipartUploadId) await this.abortMultipart(id, state.multipartUploadId);
+    } else {
+      const uploadId = state.multipartUploadId!;
+      const parts = [...state.parts];
+      if (tailBytes > 0) {
+        const number = parts.length + 1;
+        const body = await this.readTail(id, number, tailBytes);
+        parts.push({ number, etag: await this.uploadPartBuffer(finalKey, uploadId, number, body) });
+      }
+      await this.options.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.options.bucket,
+          Key: finalKey,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.number, ETag: part.etag })) },
+        }),
+      );
+    }
+    await this.writeState(id, { size: state.size, finished: true, parts: [] });
+    await this.deleteKeys(await this.listKeys(id, (key) => key.includes('.tail.')));
+  }
+
+  async stat(id: string): Promise<BlobStat | undefined> {
+    const found = await this.readStateWithTime(id);
+    return found ? { size: found.state.size, modifiedAt: found.modifiedAt } : undefined;
+  }
+
+  read(id: string, range?: ByteRange): Readable {
+    const out = new PassThrough();
+    this.options.client
+      .send(
+        new GetObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.keyOf(id),
+          ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+        }),
+      )
+      .then((response) => pipeline(response.Body as Readable, out))
+      .catch((error: unknown) => out.destroy(error as Error));
+    return out;
+  }
+
+  async remove(id: string): Promise<void> {
+    const state = await this.readState(id);
+    if (state?.multipartUploadId && !state.finished) await this.abortMultipart(id, state.multipartUploadId);
+    // The state object goes last, so a remove cut short is found and finished by the next one.
+    const keys = await this.listKeys(id, () => true);
+    const stateKey = this.stateKeyOf(id);
+    await this.deleteKeys(keys.filter((key) => key !== stateKey));
+    await this.deleteKeys([stateKey]);
+  }
+
+  async checkReady(): Promise<void> {
+    await this.options.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+  }
+
+  /** Streams `body` into full parts (uploaded `concurrency` at a time) and the tail of the next one. */
+  private async appendFrom(id: string, state: BlobState, body: Readable): Promise<number> {
+    const { partSize } = this.options;
+    const finalKey = this.keyOf(id);
+    let multipartUploadId = state.multipartUploadId;
+    const parts = [...state.parts];
+    let partNumber = parts.length + 1;
+    let filled = state.size - parts.length * partSize;
+    let received = 0;
+    const uploads = new Set<Promise<void>>();
+    let failure: unknown;
+
+    // The part being filled is buffered in a file, starting with the tail already stored.
+    let spool = await this.openSpool(id, partNumber, filled);
+
+    const flushPart = async (file: string, number: number) => {
+      multipartUploadId ??= await this.startMultipart(finalKey);
+      const uploadId = multipartUploadId;
+      const upload = this.uploadPartFile(finalKey, uploadId, number, file)
+        .then((etag) => {
+          parts.push({ number, etag });
+        })
+        .catch((error: unknown) => {
+          failure ??= error;
+        })
+        .finally(() => {
+          uploads.delete(upload);
+          void rm(file, { force: true });
+        });
+      uploads.add(upload);
+      if (uploads.size >= this.options.concurrency) await Promise.race(uploads);
+    };
+
+    // The write in progress when the body fails must be over before the blob is settled.
+    let inFlight: Promise<void> = Promise.resolve();
+    const sink = new Writable({
+      highWaterMark: 1024 * 1024,
+      write: (chunk: Buffer, _encoding, callback) => {
+        inFlight = (async () => {
+          let rest = chunk;
+          while (rest.length > 0) {
+            const room = partSize - filled;
+            const piece = rest.subarray(0, room);
+            rest = rest.subarray(piece.length);
+            await spool.write(piece);
+            filled += piece.length;
+            received += piece.length;
+            if (filled === partSize) {
+              await spool.close();
+              await flushPart(spool.file, partNumber);
+              if (failure) throw failure;
+              partNumber += 1;
+              filled = 0;
+              spool = await this.openSpool(id, partNumber, 0);
+            }
+          }
+        })();
+        inFlight.then(() => callback(), callback);
+      },
+    });
+
+    let bodyError: unknown;
+    try {
+      await pipeline(body, sink);
+    } catch (error) {
+      // Bytes that arrived before the body failed are kept, as on disk: store them, then report.
+      bodyError = error;
+    }
+    await inFlight.catch((error: unknown) => (failure ??= error));
+    await spool.close();
+    await Promise.all(uploads);
+    if (failure) {
+      await rm(spool.file, { force: true });
+      throw failure;
+    }
+    try {
+      if (filled > 0) await this.putTail(id, partNumber, spool.file, filled);
+    } finally {
+      await rm(spool.file, { force: true });
+    }
+    parts.sort((a, b) => a.number - b.number);
+    const size = state.size + received;
+    await this.writeState(id, { size, finished: false, parts, ...(multipartUploadId ? { multipartUploadId } : {}) });
+    // The previous tail belonged to a part that is now uploaded in full.
+    if (partNumber !== state.parts.length + 1) await this.deleteKeys([this.tailKeyOf(id, state.parts.length + 1)]);
+    if (bodyError) throw bodyError;
+    return size;
+  }
+
+  /** A file for the part being filled, holding the first `tailBytes` bytes of that part already stored. */
+  private async openSpool(id: string, partNumber: number, tailBytes: number) {
+    const file = path.join(this.options.tempDir, `${randomUUID()}.part`);
+    const out = createWriteStream(file);
+    if (tailBytes > 0) {
+      const tail = await this.getObjectStream(this.tailKeyOf(id, partNumber), { start: 0, end: tailBytes - 1 });
+      await pipeline(tail, out, { end: false });
+    }
+    return {
+      file,
+      write: (piece: Buffer) =>
+        new Promise<void>((resolve, reject) => out.write(piece, (error) => (error ? reject(error) : resolve()))),
+      close: () => new Promise<void>((resolve) => (out.closed ? resolve() : out.end(() => resolve()))),
+    };
+  }
+
+  private async putTail(id: string, partNumber: number, file: string, bytes: number): Promise<void> {
+    const { size } = await statFile(file);
+    if (size !== bytes) throw new Error(`tail of blob ${id} has ${size} bytes, expected ${bytes}`);
+    await this.withAttempts(() =>
+      this.options.client.send(
+        new PutObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.tailKeyOf(id, partNumber),
+          Body: createReadStream(file),
+          ContentLength: bytes,
+        }),
+      ),
+    );
+  }
+
+  private async readTail(id: string, partNumber: number, bytes: number): Promise<Buffer> {
+    const stream = await this.getObjectStream(this.tailKeyOf(id, partNumber), { start: 0, end: bytes - 1 });
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  private async startMultipart(key: string): Promise<string> {
+    const created = await this.options.client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.options.bucket, Key: key }),
+    );
+    if (!created.UploadId) throw new Error('S3 returned no UploadId');
+    return created.UploadId;
+  }
+
+  private async abortMultipart(id: string, uploadId: string): Promise<void> {
+    try {
+      await this.options.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.keyOf(id), UploadId: uploadId }),
+      );
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'NoSuchUpload') throw error;
+    }
+  }
+
+  private async uploadPartFile(key: string, uploadId: string, number: number, file: string): Promise<string> {
+    const { size } = await statFile(file);
+    return this.withAttempts(async () => {
+      const result = await this.options.client.send(
+        new UploadPartCommand({
+          Bucket: this.options.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: number,
+          Body: createReadStream(file),
+          ContentLength: size,
+        }),
+      );
+      if (!result.ETag) throw new Error('S3 returned no ETag for a part');
+      return result.ETag;
+    });
+  }
+
+  private async uploadPartBuffer(key: string, uploadId: string, number: number, body: Buffer): Promise<string> {
+    return this.withAttempts(async () => {
+      const result = await this.options.client.send(
+        new UploadPartCommand({
+          Bucket: this.options.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: number,
+          Body: body,
+          ContentLength: body.length,
+        }),
+      );
+      if (!result.ETag) throw new Error('S3 returned no ETag for a part');
+      return result.ETag;
+    });
+  }
+
+  /** Retries an upload whose body can be produced again (the SDK cannot replay a stream itself). */
+  private async withAttempts<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (n >= this.partAttempts || !isRetryable(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** n));
+      }
+    }
+  }
+
+  private async getObjectStream(key: string, range: ByteRange): Promise<Readable> {
+    const response = await this.options.client.send(
+      new GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=${range.start}-${range.end}` }),
+    );
+    return response.Body as Readable;
+  }
+
+  private async readState(id: string): Promise<BlobState | undefined> {
+    return (await this.readStateWithTime(id))?.state;
+  }
+
+  private async readStateWithTime(id: string): Promise<{ state: BlobState; modifiedAt: Date } | undefined> {
+    try {
+      const response = await this.options.client.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.stateKeyOf(id) }),
+      );
+      const text = await response.Body!.transformToString();
+      return { state: JSON.parse(text) as BlobState, modifiedAt: response.LastModified ?? new Date() };
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+      throw error;
+    }
+  }
+
+  private async requireState(id: string): Promise<BlobState> {
+    const state = await this.readState(id);
+    if (!state) throw new Error(`blob ${id} does not exist`);
+    return state;
+  }
+
+  private async writeState(id: string, state: BlobState): Promise<void> {
+    const body = JSON.stringify(state);
+    await this.options.client.send(
+      new PutObjectCommand({
+        Bucket: this.options.bucket,
+        Key: this.stateKeyOf(id),
+        Body: body,
+        ContentType: 'application/json',
+      }),
+    );
+  }
+
+  private async listKeys(id: string, keep: (key: string) => boolean): Promise<string[]> {
+    const base = this.keyOf(id);
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.options.client.send(
+        new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: base, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) {
+        // Only this blob's own keys: the object itself and `<key>.<suffix>`.
+        if (object.Key && (object.Key === base || object.Key.startsWith(`${base}.`)) && keep(object.Key)) {
+          keys.push(object.Key);
+        }
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  private async deleteKeys(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      await this.options.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.options.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+    }
+  }
+
+  private keyOf(id: string): string {
+    if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`invalid blob id ${JSON.stringify(id)}`);
+    return `${this.options.prefix}uploads/${id}`;
+  }
+
+  private tailKeyOf(id: string, partNumber: number): string {
+    return `${this.keyOf(id)}.tail.${partNumber}`;
+  }
+
+  private stateKeyOf(id: string): string {
+    return `${this.keyOf(id)}.blob.json`;
+  }
+}
+
+/** Throttling, 5xx and connection errors are worth another attempt; client errors are not. */
+function isRetryable(error: unknown): boolean {
+  const meta = (error as { $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string }) ?? {};
+  const status = meta.$metadata?.httpStatusCode;
+  if (status !== undefined) return status >= 500 || status === 429;
+  return true;
+}

@@ -1,0 +1,91 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3BlobStore } from '../../src/adapters/s3/s3-blob-store.js';
+import { startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
+import { blobStoreContract } from './blob-store.contract.js';
+
+const MiB = 1024 * 1024;
+let s3: MotoServer;
+let stores = 0;
+
+beforeAll(async () => {
+  s3 = await startMoto();
+});
+afterAll(async () => {
+  await stopAllMoto();
+});
+
+async function makeStore(prefix: string) {
+  const tempDir = await mkdtemp(path.join(os.tmpdir(), 'ferry-s3-spool-'));
+  const store = new S3BlobStore({
+    client: s3.client,
+    bucket: s3.bucket,
+    prefix,
+    partSize: 5 * MiB,
+    concurrency: 2,
+    tempDir,
+  });
+  await store.init();
+  return { store, tempDir };
+}
+
+blobStoreContract(
+  'S3BlobStore (moto_server)',
+  async () => {
+    const prefix = `contract${++stores}/`;
+    const { store, tempDir } = await makeStore(prefix);
+    return {
+      store,
+      // Nothing may stay behind: no object under the prefix, no open multipart upload, no temp file.
+      leftovers: async () => [
+        ...(await s3.listKeys(prefix)),
+        ...(await s3.listMultipartUploads()).filter((u) => u.key.startsWith(prefix)).map((u) => `multipart:${u.key}`),
+        ...(await readdir(tempDir)).map((name) => `temp:${name}`),
+      ],
+      close: () => rm(tempDir, { recursive: true, force: true }),
+    };
+  },
+  { keepsEveryByteOfAFailedBody: true },
+);
+
+describe('S3BlobStore specifics', () => {
+  it('writes only under its prefix and never touches a multipart upload it did not start', async () => {
+    const foreign = await s3.client.send(
+      new CreateMultipartUploadCommand({
+        Bucket: s3.bucket,
+        Key: 'other-app/big.bin',
+      }),
+    );
+    const { store } = await makeStore('owned/');
+    await store.create('AAAAAAAAAAAAAAAAAAAAAA');
+    await store.append('AAAAAAAAAAAAAAAAAAAAAA', 0, Readable.from([Buffer.alloc(6 * MiB, 1)]));
+    await store.remove('AAAAAAAAAAAAAAAAAAAAAA');
+    const keys = await s3.listKeys();
+    expect(keys.filter((key) => !key.startsWith('owned/') && !key.startsWith('contract'))).toEqual([]);
+    const uploads = await s3.listMultipartUploads();
+    expect(uploads).toContainEqual({ key: 'other-app/big.bin', uploadId: foreign.UploadId });
+  });
+
+  it('keeps every part but the last at exactly the part size, so a re-sent part replaces itself', async () => {
+    const { store } = await makeStore('parts/');
+    const id = 'BBBBBBBBBBBBBBBBBBBBBB';
+    const data = Buffer.alloc(11 * MiB + 3);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31) % 251;
+    await store.create(id);
+    let offset = 0;
+    // Chunk sizes that never line up with the 5 MiB parts.
+    for (const size of [3 * MiB + 1, 4 * MiB - 7, 2 * MiB + 9]) {
+      offset = await store.append(id, offset, Readable.from([data.subarray(offset, offset + size)]));
+    }
+    offset = await store.append(id, offset, Readable.from([data.subarray(offset)]));
+    await store.finish(id);
+    const chunks: Buffer[] = [];
+    for await (const chunk of store.read(id)) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(await s3.listKeys('parts/')).toEqual([`parts/uploads/${id}`, `parts/uploads/${id}.blob.json`]);
+  });
+});
