@@ -371,6 +371,25 @@ export function tusCoreSuite(mode: string, start: StartFerry): void {
         expect(digest).toBe(createHash('sha256').update(body).digest('hex'));
       });
 
+      it('serves one byte range with 206 and Content-Range, and 416 for a range past the end', async () => {
+        const body = Buffer.from('0123456789abcdef');
+        const url = await createUpload(body.length);
+        await patch(url, 0, body);
+        const whole = await fetch(url);
+        expect(whole.headers.get('accept-ranges')).toBe('bytes');
+        expect(whole.headers.get('etag')).toMatch(/^"[A-Za-z0-9_-]{22}-16"$/);
+        const part = await fetch(url, { headers: { Range: 'bytes=4-9' } });
+        expect(part.status).toBe(206);
+        expect(part.headers.get('content-range')).toBe('bytes 4-9/16');
+        expect(part.headers.get('content-length')).toBe('6');
+        expect(await part.text()).toBe('456789');
+        const tail = await fetch(url, { headers: { Range: 'bytes=-3' } });
+        expect(await tail.text()).toBe('def');
+        const beyond = await fetch(url, { headers: { Range: 'bytes=16-' } });
+        expect(beyond.status).toBe(416);
+        expect(beyond.headers.get('content-range')).toBe('bytes */16');
+      });
+
       it('answers 409 for an upload that is not complete', async () => {
         const url = await createUpload(10);
         expect((await fetch(url)).status).toBe(409);

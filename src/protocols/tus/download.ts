@@ -1,14 +1,27 @@
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import type { Uploads } from '../../core/uploads/uploads.js';
+import { parseRange } from './byte-range.js';
 import { contentDisposition, declaredMediaType, declaredName } from './upload-metadata.js';
 
 /**
- * `GET /files/<id>`: the bytes of a completed upload, streamed (as tusd does). Always served as an
- * attachment with `nosniff`, so an uploaded HTML file can never run as a page of Ferry's origin.
+ * `GET /files/<id>`: the bytes of a completed upload, streamed (as tusd does), with single byte
+ * ranges (206) so large downloads resume. Always served as an attachment with `nosniff`, so an
+ * uploaded HTML file can never run as a page of Ferry's origin. The bytes of a completed upload never
+ * change, so its id and size make a strong ETag.
  */
-export async function sendUploadBytes(uploads: Uploads, id: string, tenant: string, res: Response): Promise<void> {
+export async function sendUploadBytes(
+  uploads: Uploads,
+  id: string,
+  tenant: string,
+  req: Request,
+  res: Response,
+): Promise<void> {
   res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader(
+    'Access-Control-Expose-Headers',
+    'Content-Length, Content-Range, Content-Disposition, ETag, Accept-Ranges',
+  );
   res.setHeader('Tus-Resumable', '1.0.0');
   const upload = await uploads.find(id, tenant);
   if (!upload) {
@@ -19,11 +32,31 @@ export async function sendUploadBytes(uploads: Uploads, id: string, tenant: stri
     res.status(409).type('text/plain').send('The upload is not complete yet\n');
     return;
   }
-  res.status(200);
-  res.setHeader('Content-Length', String(upload.size ?? upload.offset));
+  const size = upload.offset;
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('ETag', `"${id}-${size}"`);
   res.setHeader('Content-Type', declaredMediaType(upload.metadata) ?? 'application/octet-stream');
   res.setHeader('Content-Disposition', contentDisposition(declaredName(upload.metadata)));
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Cache-Control', 'private, no-cache');
-  await pipeline(uploads.read(id), res);
+
+  const range = parseRange(req.get('range'), size);
+  if (range.kind === 'unsatisfiable') {
+    res.status(416).setHeader('Content-Range', `bytes */${size}`);
+    res.end();
+    return;
+  }
+  if (range.kind === 'partial') {
+    const { start, end } = range.range;
+    res.status(206);
+    res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+    res.setHeader('Content-Length', String(end - start + 1));
+    await pipeline(uploads.read(id, range.range), res);
+    return;
+  }
+  res.status(200);
+  res.setHeader('Content-Length', String(size));
+  // An empty object has nothing to stream (and some stores reject a read of zero bytes).
+  if (size === 0) res.end();
+  else await pipeline(uploads.read(id), res);
 }

@@ -130,7 +130,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     // Express routes HEAD to GET handlers too; tus must answer HEAD (resume depends on it).
     if (req.method !== 'GET') return next();
     res.locals.uploadId = req.params.id;
-    sendUploadBytes(uploads, req.params.id, tenantOf(req), res).catch(next);
+    sendUploadBytes(uploads, req.params.id, tenantOf(req), req, res).catch(next);
   });
   router.all(`${TUS_PATH}{/*rest}`, (req, res, next) => {
     // The request log waits for this, so a request the client cut is logged with what it stored.
