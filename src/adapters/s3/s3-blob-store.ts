@@ -10,7 +10,6 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
-  HeadBucketCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
@@ -151,8 +150,11 @@ export class S3BlobStore implements BlobStore {
     await this.deleteKeys([stateKey]);
   }
 
+  /** A one-key listing of Ferry's own prefix: works with IAM that allows listing only that prefix. */
   async checkReady(): Promise<void> {
-    await this.options.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    await this.options.client.send(
+      new ListObjectsV2Command({ Bucket: this.options.bucket, Prefix: `${this.options.prefix}uploads/`, MaxKeys: 1 }),
+    );
   }
 
   /** Streams `body` into full parts (uploaded `concurrency` at a time) and the tail of the next one. */
