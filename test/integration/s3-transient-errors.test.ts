@@ -1,0 +1,93 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFaultyS3Proxy, type FaultyS3Proxy, type InjectedFault } from '../helpers/faulty-s3-proxy.js';
+import { startInProcessFerry, type InProcessFerry } from '../helpers/in-process-ferry.js';
+import { MOTO_CREDENTIALS, startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
+
+/**
+ * Ferry on S3 when S3 misbehaves now and then (503 SlowDown, connections reset mid-request): parts
+ * are retried from their buffered files and every upload still ends byte-identical, with offsets
+ * that never run ahead of what is stored.
+ */
+
+process.env.AWS_ACCESS_KEY_ID = MOTO_CREDENTIALS.accessKeyId;
+process.env.AWS_SECRET_ACCESS_KEY = MOTO_CREDENTIALS.secretAccessKey;
+
+const MiB = 1024 * 1024;
+const TUS = { 'Tus-Resumable': '1.0.0' };
+const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+let s3: MotoServer;
+let proxy: FaultyS3Proxy;
+let ferry: InProcessFerry;
+let partRequests = 0;
+let mode: 'slow-down' | 'reset' | 'none' = 'none';
+
+beforeAll(async () => {
+  s3 = await startMoto();
+  proxy = await startFaultyS3Proxy(s3.port, (req): InjectedFault => {
+    const isPart = req.method === 'PUT' && /[?&]partNumber=/.test(req.url ?? '');
+    if (!isPart || mode === 'none') return undefined;
+    // Every other part request fails once: its retry gets through.
+    partRequests += 1;
+    return partRequests % 2 === 1 ? mode : undefined;
+  });
+  ferry = await startInProcessFerry({
+    ...s3.env,
+    FERRY_S3_ENDPOINT: proxy.endpoint,
+    FERRY_S3_PREFIX: 'faults',
+    FERRY_S3_PART_SIZE: '5MiB',
+  });
+});
+afterAll(async () => {
+  await ferry?.close();
+  await proxy?.close();
+  await stopAllMoto();
+});
+
+/** Uploads in PATCHes like a tus client, resuming from HEAD; returns the URL and the PATCH answers. */
+async function uploadInChunks(data: Buffer, chunk: number): Promise<{ url: string; statuses: number[] }> {
+  const statuses: number[] = [];
+  const created = await fetch(`${ferry.url}/files/`, {
+    method: 'POST',
+    headers: { ...TUS, 'Upload-Length': String(data.length) },
+  });
+  const url = created.headers.get('location')!;
+  let offset = 0;
+  while (offset < data.length) {
+    const res = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...TUS, ...OCTET, 'Upload-Offset': String(offset) },
+      body: data.subarray(offset, offset + chunk),
+    });
+    statuses.push(res.status);
+    const head = await fetch(url, { method: 'HEAD', headers: TUS });
+    const stored = Number(head.headers.get('upload-offset'));
+    // Whatever the PATCH answered, HEAD never claims bytes that are not stored.
+    expect(stored).toBeGreaterThanOrEqual(offset);
+    expect(stored).toBeLessThanOrEqual(Math.min(offset + chunk, data.length));
+    if (res.status === 204) expect(Number(res.headers.get('upload-offset'))).toBe(stored);
+    offset = stored;
+  }
+  return { url, statuses };
+}
+
+describe('S3 transient errors', () => {
+  for (const fault of ['slow-down', 'reset'] as const) {
+    it(`retries parts that get ${fault === 'slow-down' ? '503 SlowDown' : 'a connection reset'} and stores a 17 MiB upload byte-identical`, async () => {
+      mode = fault;
+      partRequests = 0;
+      const before = proxy.faults.length;
+      const data = randomBytes(17 * MiB + 11);
+      const { url, statuses } = await uploadInChunks(data, 6 * MiB);
+      mode = 'none';
+      expect(proxy.faults.length - before).toBeGreaterThanOrEqual(2);
+      // Ferry absorbed every fault itself: no PATCH failed, none had to be re-sent.
+      expect(statuses).toEqual([204, 204, 204]);
+      const stored = Buffer.from(await (await fetch(url)).arrayBuffer());
+      expect(stored.length).toBe(data.length);
+      expect(sha256(stored)).toBe(sha256(data));
+    }, 60_000);
+  }
+});
