@@ -304,23 +304,21 @@ export class S3BlobStore implements BlobStore {
 
   private async uploadPartFile(key: string, uploadId: string, number: number, file: string): Promise<string> {
     const { size } = await statFile(file);
-    return this.withAttempts(async () => {
-      const result = await this.options.client.send(
-        new UploadPartCommand({
-          Bucket: this.options.bucket,
-          Key: key,
-          UploadId: uploadId,
-          PartNumber: number,
-          Body: createReadStream(file),
-          ContentLength: size,
-        }),
-      );
-      if (!result.ETag) throw new Error('S3 returned no ETag for a part');
-      return result.ETag;
-    });
+    return this.uploadPart(key, uploadId, number, () => createReadStream(file), size);
   }
 
-  private async uploadPartBuffer(key: string, uploadId: string, number: number, body: Buffer): Promise<string> {
+  private uploadPartBuffer(key: string, uploadId: string, number: number, body: Buffer): Promise<string> {
+    return this.uploadPart(key, uploadId, number, () => body, body.length);
+  }
+
+  /** `body` is called once per attempt, so every retry sends the same bytes from the start. */
+  private async uploadPart(
+    key: string,
+    uploadId: string,
+    number: number,
+    body: () => Readable | Buffer,
+    length: number,
+  ): Promise<string> {
     return this.withAttempts(async () => {
       const result = await this.options.client.send(
         new UploadPartCommand({
@@ -328,8 +326,8 @@ export class S3BlobStore implements BlobStore {
           Key: key,
           UploadId: uploadId,
           PartNumber: number,
-          Body: body,
-          ContentLength: body.length,
+          Body: body(),
+          ContentLength: length,
         }),
       );
       if (!result.ETag) throw new Error('S3 returned no ETag for a part');
