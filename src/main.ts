@@ -31,7 +31,7 @@ const LOCK_DRAIN_TIMEOUT_MS = 1000;
 export interface Ferry {
   readonly server: Server;
   readonly locker: Locker;
-  /** Releases what the server does not own itself (Redis connections); call after the server closed. */
+  /** Releases what the server does not own itself (connections, buffers); call after the server closed. */
   close(): Promise<void>;
 }
 
@@ -69,13 +69,21 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
 
   const server = createServer(app);
   configureTimeouts(server);
-  return { server, locker, close: () => shared.close() };
+  return {
+    server,
+    locker,
+    async close() {
+      await shared.close();
+      await storage.close();
+    },
+  };
 }
 
 /** Where bytes live, and the durable upload records beside them. */
 interface Storage {
   readonly blobs: BlobStore;
   readonly records: UploadStateStore;
+  close(): Promise<void>;
 }
 
 async function diskStorage(dataDir: string): Promise<Storage> {
@@ -84,7 +92,7 @@ async function diskStorage(dataDir: string): Promise<Storage> {
   const records = new FileUploadStateStore(uploadsDir);
   await blobs.init();
   await records.init();
-  return { blobs, records };
+  return { blobs, records, close: async () => undefined };
 }
 
 async function s3Storage(s3: S3Config): Promise<Storage> {
@@ -103,7 +111,14 @@ async function s3Storage(s3: S3Config): Promise<Storage> {
     tempDir: s3.tempDir,
   });
   await blobs.init();
-  return { blobs, records: new S3UploadStateStore(client, s3.bucket, s3.prefix) };
+  return {
+    blobs,
+    records: new S3UploadStateStore(client, s3.bucket, s3.prefix),
+    async close() {
+      await blobs.close();
+      client.destroy();
+    },
+  };
 }
 
 /** One process: locks in memory, the most recently used records cached in memory. */

@@ -62,6 +62,8 @@ export interface BlobStat {
   readonly size: number;
   /** When the last byte was stored. */
   readonly modifiedAt: Date;
+  /** False while a store that assembles blobs (S3) has not done so yet; stores that don't omit it. */
+  readonly finished?: boolean;
 }
 
 export interface ByteRange {

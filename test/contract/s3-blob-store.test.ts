@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,6 +6,7 @@ import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../src/adapters/s3/s3-blob-store.js';
 import { startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
+import { spoolFiles } from '../helpers/spool-files.js';
 import { blobStoreContract } from './blob-store.contract.js';
 
 const MiB = 1024 * 1024;
@@ -44,9 +45,12 @@ blobStoreContract(
       leftovers: async () => [
         ...(await s3.listKeys(prefix)),
         ...(await s3.listMultipartUploads()).filter((u) => u.key.startsWith(prefix)).map((u) => `multipart:${u.key}`),
-        ...(await readdir(tempDir)).map((name) => `temp:${name}`),
+        ...(await spoolFiles(tempDir)).map((name) => `temp:${name}`),
       ],
-      close: () => rm(tempDir, { recursive: true, force: true }),
+      close: async () => {
+        await store.close();
+        await rm(tempDir, { recursive: true, force: true });
+      },
     };
   },
   { keepsEveryByteOfAFailedBody: true },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm, stat as statFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat as statFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +10,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
@@ -32,6 +33,11 @@ export interface S3BlobStoreOptions {
   readonly partAttempts?: number;
 }
 
+const HEARTBEAT = '.alive';
+const HEARTBEAT_EVERY_MS = 5_000;
+/** A buffer directory whose heartbeat missed this many beats belongs to a process that is gone. */
+const STALE_AFTER_MS = 4 * HEARTBEAT_EVERY_MS;
+
 /** What the store knows of one blob, kept as `<key>.blob.json` beside the bytes. */
 interface BlobState {
   readonly size: number;
@@ -53,14 +59,47 @@ interface BlobState {
  */
 export class S3BlobStore implements BlobStore {
   private readonly partAttempts: number;
+  private readonly spoolDir: string;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: S3BlobStoreOptions) {
+    this.spoolDir = path.join(options.tempDir, `run-${randomUUID()}`);
     if (options.partSize < 5 * 1024 * 1024) throw new Error('S3 part size must be at least 5 MiB');
     this.partAttempts = options.partAttempts ?? 4;
   }
 
+  /**
+   * Buffers live in a directory of this instance's own under `tempDir`, with a heartbeat file touched
+   * every few seconds. Directories whose heartbeat stopped (a process that crashed, a container that
+   * restarted on the same volume) are removed at start and then every few seconds, so a crashing
+   * replica cannot fill the volume; live siblings sharing the volume keep beating and are left alone.
+   */
   async init(): Promise<void> {
-    await mkdir(this.options.tempDir, { recursive: true });
+    await mkdir(this.spoolDir, { recursive: true });
+    await writeFile(path.join(this.spoolDir, HEARTBEAT), '');
+    await this.removeAbandonedSpoolDirs();
+    this.heartbeat = setInterval(() => {
+      const now = new Date();
+      void utimes(path.join(this.spoolDir, HEARTBEAT), now, now)
+        .then(() => this.removeAbandonedSpoolDirs())
+        .catch(() => undefined);
+    }, HEARTBEAT_EVERY_MS);
+    this.heartbeat.unref();
+  }
+
+  private async removeAbandonedSpoolDirs(): Promise<void> {
+    for (const name of await readdir(this.options.tempDir)) {
+      const dir = path.join(this.options.tempDir, name);
+      if (!name.startsWith('run-') || dir === this.spoolDir) continue;
+      const beat = await statFile(path.join(dir, HEARTBEAT)).catch(() => undefined);
+      if (!beat || Date.now() - beat.mtimeMs > STALE_AFTER_MS) await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Stops the heartbeat and removes this instance's buffers. */
+  async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await rm(this.spoolDir, { recursive: true, force: true });
   }
 
   async create(id: string): Promise<void> {
@@ -77,7 +116,7 @@ export class S3BlobStore implements BlobStore {
 
   async appendTentatively(id: string, offset: number, body: Readable, accept: () => boolean): Promise<number> {
     // Nothing reaches S3 until the whole body is in and accepted: a refused or cut chunk leaves no trace.
-    const spool = path.join(this.options.tempDir, `${randomUUID()}.chunk`);
+    const spool = path.join(this.spoolDir, `${randomUUID()}.chunk`);
     try {
       await pipeline(body, createWriteStream(spool));
       if (!accept()) return offset;
@@ -107,14 +146,20 @@ export class S3BlobStore implements BlobStore {
         const body = await this.readTail(id, number, tailBytes);
         parts.push({ number, etag: await this.uploadPartBuffer(finalKey, uploadId, number, body) });
       }
-      await this.options.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.options.bucket,
-          Key: finalKey,
-          UploadId: uploadId,
-          MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.number, ETag: part.etag })) },
-        }),
-      );
+      try {
+        await this.options.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.options.bucket,
+            Key: finalKey,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.number, ETag: part.etag })) },
+          }),
+        );
+      } catch (error) {
+        // Two replicas may finish the same blob at once (one after its last PATCH, one repairing on
+        // a HEAD); whoever comes second finds the multipart upload gone and the object in place.
+        if ((error as { name?: string }).name !== 'NoSuchUpload' || !(await this.objectExists(finalKey))) throw error;
+      }
     }
     await this.writeState(id, { size: state.size, finished: true, parts: [] });
     await this.deleteKeys(await this.listKeys(id, (key) => key.includes('.tail.')));
@@ -122,7 +167,8 @@ export class S3BlobStore implements BlobStore {
 
   async stat(id: string): Promise<BlobStat | undefined> {
     const found = await this.readStateWithTime(id);
-    return found ? { size: found.state.size, modifiedAt: found.modifiedAt } : undefined;
+    if (!found) return undefined;
+    return { size: found.state.size, modifiedAt: found.modifiedAt, finished: found.state.finished };
   }
 
   read(id: string, range?: ByteRange): Readable {
@@ -172,12 +218,34 @@ export class S3BlobStore implements BlobStore {
     // The part being filled is buffered in a file, starting with the tail already stored.
     let spool = await this.openSpool(id, partNumber, filled);
 
+    // Checkpoints: the state advances over every run of parts uploaded without a gap, so a crash in
+    // the middle of a long request keeps every full part that reached S3; the client re-sends the rest.
+    let checkpoint: Promise<void> = Promise.resolve();
+    let checkpointed = parts.length;
+    const advanceCheckpoint = () => {
+      checkpoint = checkpoint.then(async () => {
+        let contiguous = checkpointed;
+        while (parts.some((part) => part.number === contiguous + 1)) contiguous += 1;
+        if (contiguous === checkpointed) return;
+        checkpointed = contiguous;
+        const done = parts.filter((part) => part.number <= contiguous).sort((a, b) => a.number - b.number);
+        await this.writeState(id, { size: contiguous * partSize, finished: false, parts: done, multipartUploadId });
+      });
+      // A checkpoint that fails only costs a re-send after a crash; the final state is written anyway.
+      checkpoint = checkpoint.catch(() => undefined);
+    };
+
     const flushPart = async (file: string, number: number) => {
-      multipartUploadId ??= await this.startMultipart(finalKey);
+      if (!multipartUploadId) {
+        multipartUploadId = await this.startMultipart(finalKey);
+        // Recorded before any part is sent, so no crash can leave a multipart upload nobody knows of.
+        await this.writeState(id, { ...state, multipartUploadId });
+      }
       const uploadId = multipartUploadId;
       const upload = this.uploadPartFile(finalKey, uploadId, number, file)
         .then((etag) => {
           parts.push({ number, etag });
+          advanceCheckpoint();
         })
         .catch((error: unknown) => {
           failure ??= error;
@@ -228,6 +296,7 @@ export class S3BlobStore implements BlobStore {
     await inFlight.catch((error: unknown) => (failure ??= error));
     await spool.close();
     await Promise.all(uploads);
+    await checkpoint;
     if (failure) {
       await rm(spool.file, { force: true });
       throw failure;
@@ -248,7 +317,7 @@ export class S3BlobStore implements BlobStore {
 
   /** A file for the part being filled, holding the first `tailBytes` bytes of that part already stored. */
   private async openSpool(id: string, partNumber: number, tailBytes: number) {
-    const file = path.join(this.options.tempDir, `${randomUUID()}.part`);
+    const file = path.join(this.spoolDir, `${randomUUID()}.part`);
     const out = createWriteStream(file);
     if (tailBytes > 0) {
       const tail = await this.getObjectStream(this.tailKeyOf(id, partNumber), { start: 0, end: tailBytes - 1 });
@@ -282,6 +351,16 @@ export class S3BlobStore implements BlobStore {
     const chunks: Buffer[] = [];
     for await (const chunk of stream) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks);
+  }
+
+  private async objectExists(key: string): Promise<boolean> {
+    try {
+      await this.options.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NotFound') return false;
+      throw error;
+    }
   }
 
   private async startMultipart(key: string): Promise<string> {

@@ -100,7 +100,11 @@ export class Uploads {
     const stat = await this.options.blobs.stat(id);
     // A record without bytes is an upload that was being removed: treat it as gone.
     if (!stat) return undefined;
-    return this.view(record, stat.size, stat.modifiedAt);
+    const upload = this.view(record, stat.size, stat.modifiedAt);
+    // All bytes stored but never assembled: a crash came between the last append and `finish`.
+    // Finishing is idempotent, so the first look at such an upload completes it.
+    if (upload.complete && stat.finished === false) await this.options.blobs.finish(id);
+    return upload;
   }
 
   async get(id: string, tenant: string): Promise<Upload> {
