@@ -33,6 +33,8 @@ export interface S3BlobStoreOptions {
   readonly partAttempts?: number;
 }
 
+/** The longest stretch of a request's parts a crash can cost on S3 (see the checkpoints in appendFrom). */
+const CHECKPOINT_EVERY_MS = 1000;
 const HEARTBEAT = '.alive';
 const HEARTBEAT_EVERY_MS = 5_000;
 /** A buffer directory whose heartbeat missed this many beats belongs to a process that is gone. */
@@ -218,11 +220,24 @@ export class S3BlobStore implements BlobStore {
     // The part being filled is buffered in a file, starting with the tail already stored.
     let spool = await this.openSpool(id, partNumber, filled);
 
-    // Checkpoints: the state advances over every run of parts uploaded without a gap, so a crash in
-    // the middle of a long request keeps every full part that reached S3; the client re-sends the rest.
+    // Checkpoints: the state advances over the parts uploaded without a gap, so a crash in the middle
+    // of a long request keeps the full parts that reached S3; the client re-sends the rest. At most
+    // one checkpoint a second: each is a request, and on a fast link that would be one per part.
     let checkpoint: Promise<void> = Promise.resolve();
     let checkpointed = parts.length;
+    let lastCheckpointAt = Date.now();
+    let deferredCheckpoint: NodeJS.Timeout | undefined;
     const advanceCheckpoint = () => {
+      const wait = CHECKPOINT_EVERY_MS - (Date.now() - lastCheckpointAt);
+      if (wait > 0) {
+        // Too soon after the last one: catch up later, also if the body stalls meanwhile.
+        deferredCheckpoint ??= setTimeout(() => {
+          deferredCheckpoint = undefined;
+          advanceCheckpoint();
+        }, wait);
+        return;
+      }
+      lastCheckpointAt = Date.now();
       checkpoint = checkpoint.then(async () => {
         let contiguous = checkpointed;
         while (parts.some((part) => part.number === contiguous + 1)) contiguous += 1;
@@ -296,6 +311,7 @@ export class S3BlobStore implements BlobStore {
     await inFlight.catch((error: unknown) => (failure ??= error));
     await spool.close();
     await Promise.all(uploads);
+    clearTimeout(deferredCheckpoint);
     await checkpoint;
     if (failure) {
       await rm(spool.file, { force: true });
@@ -309,8 +325,11 @@ export class S3BlobStore implements BlobStore {
     parts.sort((a, b) => a.number - b.number);
     const size = state.size + received;
     await this.writeState(id, { size, finished: false, parts, ...(multipartUploadId ? { multipartUploadId } : {}) });
-    // The previous tail belonged to a part that is now uploaded in full.
-    if (partNumber !== state.parts.length + 1) await this.deleteKeys([this.tailKeyOf(id, state.parts.length + 1)]);
+    // The previous tail (if there was one) belonged to a part that is now uploaded in full.
+    const previousTail = state.size - state.parts.length * partSize;
+    if (previousTail > 0 && partNumber !== state.parts.length + 1) {
+      await this.deleteKeys([this.tailKeyOf(id, state.parts.length + 1)]);
+    }
     if (bodyError) throw bodyError;
     return size;
   }
