@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Ferry benchmark: plain node:http PUT vs bare @tus/server vs Ferry, in one run.
+// Ferry benchmark: plain node:http PUT vs bare @tus/server vs Ferry, in one run; and Ferry on
+// S3 (moto_server) vs @aws-sdk/lib-storage's own multipart upload to the same server.
 // See bench/README.md for the method and the knobs. Progress goes to stderr, the
 // result table to stdout, the full results to bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
@@ -12,7 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { CHECKSUM_ALGORITHMS, fileChecksums } from './lib/checksums.mjs';
 import { checkExtensions, extensionWorkloads } from './lib/extensions.mjs';
 import { resetPeakRss, sample } from './lib/procstat.mjs';
-import { extensionsLine, markdownTable, summarize, derive, summaryLine } from './lib/report.mjs';
+import { extensionsLine, markdownTable, summarize, derive, summaryLine, s3Table, s3Line } from './lib/report.mjs';
+import { S3_VARIANT_NAMES, motoAvailable, s3Workloads, startMoto, startS3Variant } from './lib/s3.mjs';
 import { isRunning, tail } from './lib/servers.mjs';
 import { makeAgent } from './lib/tus-client.mjs';
 import { FERRY_CLI, VARIANT_NAMES, startVariant } from './lib/variants.mjs';
@@ -22,11 +24,22 @@ const benchDir = import.meta.dirname;
 const repoRoot = path.resolve(benchDir, '..');
 
 function readConfig() {
-  const variants = (process.env.BENCH_VARIANTS || VARIANT_NAMES.join(','))
+  // The S3 variants are on by default when moto_server works; BENCH_S3=0 leaves them out,
+  // BENCH_S3=1 insists on them.
+  const s3Wanted = process.env.BENCH_S3 === '1' ? true : process.env.BENCH_S3 === '0' ? false : null;
+  const s3On = s3Wanted ?? motoAvailable();
+  const known = [...VARIANT_NAMES, ...S3_VARIANT_NAMES];
+  const variants = (process.env.BENCH_VARIANTS || [...VARIANT_NAMES, ...(s3On ? S3_VARIANT_NAMES : [])].join(','))
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean);
-  for (const v of variants) if (!VARIANT_NAMES.includes(v)) throw new Error(`BENCH_VARIANTS: unknown variant ${v}`);
+    .filter(Boolean)
+    .filter((v) => s3On || !S3_VARIANT_NAMES.includes(v));
+  for (const v of variants) if (!known.includes(v)) throw new Error(`BENCH_VARIANTS: unknown variant ${v}`);
+  if (variants.length === 0) throw new Error('no variants to run (BENCH_VARIANTS, BENCH_S3)');
+  const s3 = variants.some((v) => S3_VARIANT_NAMES.includes(v));
+  if (s3 && s3Wanted !== false && !motoAvailable()) {
+    throw new Error("moto_server is not available (pip install 'moto[server]'); BENCH_S3=0 skips the S3 workload");
+  }
   const checksumAlgorithms = (process.env.BENCH_CHECKSUMS ?? 'crc32c,sha1')
     .split(',')
     .map((s) => s.trim())
@@ -50,6 +63,34 @@ function readConfig() {
     extensions: process.env.BENCH_EXTENSIONS !== '0' && variants.includes('ferry'),
     checksumAlgorithms,
     parts: envNumber('BENCH_PARTS', 4, { min: 0 }),
+    // The S3 workload (lib/s3.mjs): ferry-s3 vs lib-storage on moto_server.
+    s3: s3
+      ? {
+          mib: envNumber('BENCH_S3_MIB', 256, { min: 1 }),
+          // Off by default: ferry-s3 in 8 MiB PATCHes is slow on moto (about 8 s per 256 MiB) and
+          // would push a default run past 6 minutes.
+          chunked: process.env.BENCH_S3_CHUNKED === '1',
+          // The same for Ferry (FERRY_S3_PART_SIZE, FERRY_S3_CONCURRENCY) and lib-storage (partSize, queueSize).
+          partMiB: envNumber('BENCH_S3_PART_MIB', 8, { min: 5 }),
+          queueSize: envNumber('BENCH_S3_CONCURRENCY', 4, { min: 1 }),
+          // moto keeps every object in memory; above this RSS (checked before each S3 run, after
+          // the previous run's objects are deleted) it is restarted, empty.
+          motoMaxRssMB: envNumber('BENCH_S3_MOTO_MAX_RSS_MB', 4000, { min: 1 }),
+          // Where ferry-s3 writes a V8 CPU profile (node --cpu-prof) when it exits; unset: none.
+          cpuProfDir: process.env.BENCH_S3_CPU_PROF ? path.resolve(process.env.BENCH_S3_CPU_PROF) : null,
+          // Extra environment for ferry-s3 only, "K=V K=V" (experiments, e.g. AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED).
+          ferryEnv: Object.fromEntries(
+            (process.env.BENCH_S3_FERRY_ENV ?? '')
+              .split(/\s+/)
+              .filter(Boolean)
+              .map((kv) => {
+                const i = kv.indexOf('=');
+                if (i < 1) throw new Error(`BENCH_S3_FERRY_ENV: expected K=V, got ${kv}`);
+                return [kv.slice(0, i), kv.slice(i + 1)];
+              }),
+          ),
+        }
+      : null,
     // Time after a run before reading CPU/RSS, so work the server finishes just after
     // its response (finish hooks, log flushes) is still counted. Not part of the timing.
     settleMs: 250,
@@ -65,9 +106,11 @@ const rotate = (list, r) => list.map((_, i) => list[(i + r) % list.length]);
 async function main() {
   const t0 = performance.now();
   if (!existsSync('/proc/self/stat')) throw new Error('the bench reads /proc and needs Linux');
-  if (config.variants.includes('ferry') && !existsSync(FERRY_CLI)) {
+  if (config.variants.some((v) => v === 'ferry' || v === 'ferry-s3') && !existsSync(FERRY_CLI)) {
     throw new Error(`${FERRY_CLI} is missing: run \`npm run build\` (or set BENCH_VARIANTS=plain,bare-tus)`);
   }
+  const localVariants = config.variants.filter((v) => !S3_VARIANT_NAMES.includes(v));
+  const s3VariantNames = config.variants.filter((v) => S3_VARIANT_NAMES.includes(v));
 
   const tmp = await mkdtemp(path.join(process.env.BENCH_TMPDIR || os.tmpdir(), 'ferry-bench-'));
   const keepTmp = process.env.BENCH_KEEP_TMP === '1';
@@ -76,16 +119,28 @@ async function main() {
   process.on('exit', () => keepTmp || rmSync(tmp, { recursive: true, force: true }));
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
-  const largeSize = config.largeMiB * MiB;
-  const needFree = () => 2 * largeSize + 256 * MiB; // one stored upload + slack, beyond the source
-  if (freeBytes(tmp) < largeSize + needFree()) throw new Error(`not enough free disk in ${tmp}`);
+  const largeSize = localVariants.length ? config.largeMiB * MiB : 0;
+  const s3Size = config.s3 ? config.s3.mib * MiB : 0;
+  // Beyond the sources: one stored upload + slack; for S3, moto may spool objects to disk (its TMPDIR
+  // is under ours) and Ferry buffers parts there too.
+  const needFree = () => 2 * largeSize + 2 * s3Size + 256 * MiB;
+  if (freeBytes(tmp) < largeSize + s3Size + needFree()) throw new Error(`not enough free disk in ${tmp}`);
 
   const started = [];
   try {
     log(`temp dir ${tmp}`);
-    log(`generating ${config.largeMiB} MiB random file…`);
     const largeFile = path.join(tmp, 'large.bin');
-    const large = { size: largeSize, sha256: writeRandomFile(largeFile, largeSize) };
+    let large;
+    if (largeSize) {
+      log(`generating ${config.largeMiB} MiB random file…`);
+      large = { size: largeSize, sha256: writeRandomFile(largeFile, largeSize) };
+    }
+    const s3File = path.join(tmp, 's3.bin');
+    let s3Source;
+    if (s3Size) {
+      log(`generating ${config.s3.mib} MiB random file for S3…`);
+      s3Source = { size: s3Size, sha256: writeRandomFile(s3File, s3Size) };
+    }
     const warmFile = path.join(tmp, 'warm.bin');
     const warm = { size: 16 * MiB, sha256: writeRandomFile(warmFile, 16 * MiB) };
     let checksums, warmChecksums;
@@ -104,48 +159,71 @@ async function main() {
     const smallExpected = small.map((b) => ({ size: b.length, sha256: sha256(b) }));
 
     const chunkSize = config.chunkMiB * MiB;
-    const workloads = {
-      large: {
-        label: `large (${config.largeMiB} MiB, 1 PATCH)`,
-        applies: () => true,
-        run: async (v, agent) => [await v.uploadFile(largeFile, largeSize, { agent })],
-        verify: (v, refs) => v.verify(refs[0], large),
-        bytes: largeSize,
-        uploads: 1,
-      },
-      // Ferry-only, on the same file, right after `large`: each is reported against Ferry's
-      // `large`, so the two should run close together and under the same conditions.
-      ...(config.extensions ? extensionWorkloads({ config, largeFile, large, checksums }) : {}),
-      small: {
-        label: `small (${config.smallCount} × ${config.smallKiB} KiB, ${config.smallConcurrency} at a time)`,
-        applies: () => true,
-        run: (v, agent) => mapConcurrent(small, config.smallConcurrency, (buf) => v.uploadBuffer(buf, { agent })),
-        verify: (v, refs) => mapConcurrent(refs, 8, (r, i) => v.verify(r, smallExpected[i])),
-        bytes: config.smallCount * smallSize,
-        uploads: config.smallCount,
-      },
-    };
-    if (config.chunked) {
+    const local = (v) => !v.s3; // the disk workloads; the S3 variants have their own (lib/s3.mjs)
+    const workloads = {};
+    if (localVariants.length)
+      Object.assign(workloads, {
+        large: {
+          label: `large (${config.largeMiB} MiB, 1 PATCH)`,
+          applies: local,
+          run: async (v, agent) => [await v.uploadFile(largeFile, largeSize, { agent })],
+          verify: (v, refs) => v.verify(refs[0], large),
+          bytes: largeSize,
+          uploads: 1,
+        },
+        // Ferry-only, on the same file, right after `large`: each is reported against Ferry's
+        // `large`, so the two should run close together and under the same conditions.
+        ...(config.extensions ? extensionWorkloads({ config, largeFile, large, checksums }) : {}),
+        small: {
+          label: `small (${config.smallCount} × ${config.smallKiB} KiB, ${config.smallConcurrency} at a time)`,
+          applies: local,
+          run: (v, agent) => mapConcurrent(small, config.smallConcurrency, (buf) => v.uploadBuffer(buf, { agent })),
+          verify: (v, refs) => mapConcurrent(refs, 8, (r, i) => v.verify(r, smallExpected[i])),
+          bytes: config.smallCount * smallSize,
+          uploads: config.smallCount,
+        },
+      });
+    if (config.chunked && localVariants.length) {
       workloads.chunked = {
         label: `chunked (${config.largeMiB} MiB in ${config.chunkMiB} MiB PATCHes)`,
         // The plain reference for chunked is the large single PUT of the same round.
-        applies: (v) => v.protocol === 'tus',
+        applies: (v) => v.protocol === 'tus' && local(v),
         run: async (v, agent) => [await v.uploadFile(largeFile, largeSize, { agent, chunkSize })],
         verify: (v, refs) => v.verify(refs[0], large),
         bytes: largeSize,
         uploads: 1,
       };
     }
+    // Last in every round, so they don't disturb the disk workloads' order or timing.
+    if (config.s3)
+      Object.assign(
+        workloads,
+        s3Workloads({ s3: config.s3, file: s3File, expected: s3Source, chunkMiB: config.chunkMiB }),
+      );
 
     // All servers stay up for the whole bench, like real long-running servers; the idle
     // ones cost next to nothing while another one is measured.
     const variants = [];
-    for (const name of config.variants) {
+    for (const name of localVariants) {
       log(`starting ${name}…`);
       const v = await startVariant(name, tmp);
       started.push(v);
       variants.push(v);
       log(`  ${name}: pid ${v.pid}, port ${v.port}`);
+    }
+    let moto;
+    if (config.s3) {
+      log('starting moto_server…');
+      moto = await startMoto(tmp);
+      started.push(moto);
+      log(`  moto: pid ${moto.pid}, port ${moto.port}, bucket ${moto.bucket}`);
+      for (const name of s3VariantNames) {
+        log(`starting ${name}…`);
+        const v = await startS3Variant(name, tmp, moto, config.s3);
+        started.push(v);
+        variants.push(v);
+        log(`  ${name}: pid ${v.pid}${v.port ? `, port ${v.port}` : ' (the bench process)'}`);
+      }
     }
 
     // Untimed warm-up (JIT, first-request lazy init) that also verifies every variant
@@ -158,11 +236,12 @@ async function main() {
           v.uploadBuffer(b, { agent }),
         );
         await mapConcurrent(refs, 8, (r, i) => v.verify(r, smallExpected[i]));
-        const opts = { agent, chunkSize: v.protocol === 'tus' && config.chunked ? chunkSize : Infinity };
+        const chunks = v.s3 ? config.s3.chunked : config.chunked;
+        const opts = { agent, chunkSize: v.protocol === 'tus' && chunks ? chunkSize : Infinity };
         const big = await v.uploadFile(warmFile, warm.size, opts);
         await v.verify(big, warm);
         await v.cleanup([...refs, big]);
-        if (config.extensions) await checkExtensions(v, { config, warmFile, warm, warmChecksums, agent });
+        if (config.extensions && !v.s3) await checkExtensions(v, { config, warmFile, warm, warmChecksums, agent });
       } finally {
         agent.destroy();
       }
@@ -177,15 +256,24 @@ async function main() {
         );
         for (const [position, v] of order.entries()) {
           if (freeBytes(tmp) < needFree()) throw new Error(`free disk in ${tmp} below ${needFree() / MiB} MiB`);
+          if (v.s3 && moto.rssBytes() > config.s3.motoMaxRssMB * 1e6) {
+            log(`  moto RSS ${(moto.rssBytes() / 1e6).toFixed(0)} MB > ${config.s3.motoMaxRssMB} MB: restarting moto`);
+            await moto.restart();
+          }
           await sleep(config.pauseS * 1000); // let the previous run's after-effects (writeback, GC) settle
           const run = await timedRun(v, wName, w, { round, position, verify: round === 0 });
           runs.push(run);
           const d = derive(run);
           const join = d.joinS === undefined ? '' : `, join ${(d.joinS * 1000).toFixed(0)} ms`;
+          const s3 =
+            d.motoCpuS === undefined
+              ? ''
+              : `, moto CPU ${d.motoCpuSPerGB.toFixed(2)} s/GB, moto peak RSS ${(d.motoPeakRssBytes / 1e6).toFixed(0)} MB` +
+                (d.tempPeakBytes === undefined ? '' : `, temp peak ${(d.tempPeakBytes / MiB).toFixed(0)} MiB`);
           log(
             `[round ${round + 1}/${config.rounds}] ${wName.padEnd(15)} ${v.name.padEnd(8)} ` +
-              `${d.throughput.toFixed(1)} ${d.unit}${join}, server CPU ${d.cpuSPerGB.toFixed(2)} s/GB, ` +
-              `peak RSS ${(run.peakRssBytes / 1e6).toFixed(0)} MB${run.verified ? ', verified' : ''}`,
+              `${d.throughput.toFixed(1)} ${d.unit}${join}, ${v.s3 ? 'uploader' : 'server'} CPU ${d.cpuSPerGB.toFixed(2)} s/GB, ` +
+              `peak RSS ${(run.peakRssBytes / 1e6).toFixed(0)} MB${s3}${run.verified ? ', verified' : ''}`,
           );
         }
       }
@@ -197,20 +285,42 @@ async function main() {
     const labels = Object.fromEntries(Object.entries(workloads).map(([k, w]) => [k, w.label]));
     const durationS = (performance.now() - t0) / 1000;
 
-    console.log(markdownTable(summary, labels));
-    console.log();
-    console.log(summaryLine(summary));
+    let s3Info;
+    if (moto) {
+      // Everything the runs stored should be gone (tus DELETE, DeleteObject).
+      const leftovers = await moto.leftovers();
+      if (leftovers.keys.length || leftovers.multipartUploads.length) {
+        log(
+          `warning: left in the bucket after cleanup: ${leftovers.keys.length} keys, ` +
+            `${leftovers.multipartUploads.length} multipart uploads (${[...leftovers.keys, ...leftovers.multipartUploads].slice(0, 5).join(', ')})`,
+        );
+      }
+      s3Info = { motoRestarts: moto.restarts, leftovers };
+    }
+
+    if (localVariants.length) {
+      console.log(markdownTable(summary, labels));
+      console.log();
+    }
+    if (config.s3) {
+      console.log(s3Table(summary, labels));
+      console.log();
+    }
+    if (localVariants.length) console.log(summaryLine(summary));
     const ext = extensionsLine(summary, { partials: config.parts });
     if (ext) console.log(ext);
+    const s3 = config.s3 ? s3Line(summary, { mib: config.s3.mib }) : '';
+    if (s3) console.log(s3);
 
-    await writeResults({ summary, labels, runs: derived, durationS });
+    await writeResults({ summary, labels, runs: derived, durationS, s3: s3Info });
     log(`done in ${durationS.toFixed(0)} s; results in bench/results/latest.json`);
   } catch (err) {
     // Stop first so the logs are complete, then keep them: the temp dir is about to go.
     await Promise.all(started.map((v) => v.stop()));
     const saved = await saveLogs(tmp);
-    const ferry = started.find((v) => v.name === 'ferry');
-    if (ferry) err.message += `\n--- tail of ferry log ---\n${tail(ferry.logFile)}`;
+    for (const ferry of started.filter((v) => v.name === 'ferry' || v.name === 'ferry-s3')) {
+      err.message += `\n--- tail of ${ferry.name} log ---\n${tail(ferry.logFile)}`;
+    }
     if (saved.length) err.message += `\nserver logs saved: ${saved.join(', ')}`;
     throw err;
   } finally {
@@ -234,6 +344,8 @@ async function saveLogs(tmp) {
 /** One measured run of workload `w` against variant `v`. */
 async function timedRun(v, wName, w, { round, position, verify }) {
   if (!isRunning(v.child)) throw new Error(`${v.name} is no longer running`);
+  // S3 variants: moto's CPU and peak RSS, and ferry-s3's temp dir, for the same window.
+  const watch = v.watch?.();
   const peakIsPerRun = resetPeakRss(v.pid);
   const before = sample(v.pid);
   const clientBefore = process.cpuUsage();
@@ -252,8 +364,10 @@ async function timedRun(v, wName, w, { round, position, verify }) {
   await sleep(config.settleMs);
   const after = sample(v.pid);
   const client = process.cpuUsage(clientBefore);
+  const watched = watch?.stop() ?? {};
   if (verify) await w.verify(v, refs); // outside the measured window
   await v.cleanup(refs);
+  const cleaned = v.afterCleanup?.() ?? {};
   return {
     round,
     position,
@@ -269,8 +383,26 @@ async function timedRun(v, wName, w, { round, position, verify }) {
     peakRssBytes: after.hwm,
     peakIsPerRun,
     verified: verify,
+    ...watched,
+    ...cleaned,
     ...extra,
   };
+}
+
+/** Files under src/ that differ from the commit (the build measured is the working tree's). */
+function gitDirtySrc() {
+  try {
+    return execFileSync('git', ['status', '--porcelain', '--', 'src'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.slice(3));
+  } catch {
+    return null;
+  }
 }
 
 function gitCommit() {
@@ -285,7 +417,7 @@ function gitCommit() {
   }
 }
 
-async function writeResults({ summary, labels, runs, durationS }) {
+async function writeResults({ summary, labels, runs, durationS, s3 }) {
   const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x);
   const doc = {
     date: new Date().toISOString(),
@@ -298,9 +430,11 @@ async function writeResults({ summary, labels, runs, durationS }) {
       node: process.version,
     },
     git: gitCommit(),
+    gitDirtySrc: gitDirtySrc(),
     config,
     workloads: labels,
     summary,
+    ...(s3 ? { s3 } : {}),
     runs: runs.map((r) =>
       Object.fromEntries(Object.entries(r).map(([k, x]) => [k, typeof x === 'number' ? r3(x) : x])),
     ),

@@ -3,6 +3,7 @@ import { median } from './util.mjs';
 
 const MB = 1e6;
 const GB = 1e9;
+const MiB = 1024 * 1024;
 
 /** Per-run derived numbers. Throughput is MB/s (10^6) for byte workloads, uploads/s for "small". */
 export function derive(run) {
@@ -15,8 +16,13 @@ export function derive(run) {
     cpuMsPerUpload: (run.cpuS * 1000) / run.uploads,
     // parallel workload: how fast the server joined the partials (final POST alone)
     ...(run.joinS === undefined ? {} : { joinMBps: run.bytes / MB / run.joinS }),
+    // S3 workloads: the S3 server's (moto's) CPU for the same bytes
+    ...(run.motoCpuS === undefined ? {} : { motoCpuSPerGB: run.motoCpuS / (run.bytes / GB) }),
   };
 }
+
+/** The S3 workloads (lib/s3.mjs) have their own table, line and reference (lib-storage). */
+export const isS3Workload = (w) => w.startsWith('s3-');
 
 const round2 = (x) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
 const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
@@ -44,6 +50,17 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
         cpuMsPerUpload: median(rs.map((r) => r.cpuMsPerUpload)),
         peakRssMB: Math.max(...rs.map((r) => r.peakRssBytes)) / MB,
       };
+      if (rs.some((r) => r.motoCpuS !== undefined)) {
+        summary[w][v].motoCpuSPerGB = median(rs.map((r) => r.motoCpuSPerGB));
+        summary[w][v].motoPeakRssMB = Math.max(...rs.map((r) => r.motoPeakRssBytes)) / MB;
+        summary[w][v].motoRssAfterCleanupMB = Math.max(...rs.map((r) => r.motoRssAfterCleanupBytes ?? NaN)) / MB;
+      }
+      if (rs.some((r) => r.tempPeakBytes !== undefined)) {
+        summary[w][v].tempPeakMiB = Math.max(...rs.map((r) => r.tempPeakBytes)) / MiB;
+        summary[w][v].tempPeakFiles = Math.max(...rs.map((r) => r.tempPeakFiles));
+        // what was still in the temp dir right after each run (should be nothing)
+        summary[w][v].tempAfterMiB = Math.max(...rs.map((r) => r.tempAfterBytes)) / MiB;
+      }
       if (rs.some((r) => r.joinS !== undefined)) {
         const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
         summary[w][v].join = {
@@ -56,7 +73,22 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
   // Throughput of a variant in one round, for the paired per-round ratios below.
   const thr = (w, v, round) => runs.find((r) => r.workload === w && r.variant === v && r.round === round)?.throughput;
   const ferryLarge = summary.large?.ferry?.throughput.median;
-  for (const w of workloads) {
+  // S3: everything against lib-storage's upload of the same file (for s3-chunked, its s3-large).
+  for (const w of workloads.filter(isS3Workload)) {
+    const refW = summary[w]['lib-storage'] ? w : 's3-large';
+    const ref = summary[refW]?.['lib-storage']?.throughput.median;
+    for (const [v, s] of Object.entries(summary[w])) {
+      const applies = v !== 'lib-storage' && ref;
+      s.ratioVsLibStorage = applies ? s.throughput.median / ref : null;
+      const rounds = [...new Set(runs.filter((r) => r.workload === w && r.variant === v).map((r) => r.round))];
+      s.perRound = {
+        ratioVsLibStorage: applies
+          ? rounds.map((r) => round3(thr(w, v, r) / thr(refW, 'lib-storage', r))).filter((x) => x !== null)
+          : [],
+      };
+    }
+  }
+  for (const w of workloads.filter((x) => !isS3Workload(x))) {
     const plainW = summary[w].plain ? w : 'large';
     const plainRef = summary[plainW]?.plain?.throughput.median;
     const bare = summary[w]['bare-tus']?.throughput.median;
@@ -88,9 +120,11 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
       s.cpuSPerGB = round2(s.cpuSPerGB);
       s.cpuMsPerUpload = round3(s.cpuMsPerUpload);
       s.peakRssMB = Math.round(s.peakRssMB);
-      s.ratioVsPlain = round3(s.ratioVsPlain);
-      s.ratioFerryBareTus = round3(s.ratioFerryBareTus);
-      s.ratioVsFerryLarge = round3(s.ratioVsFerryLarge);
+      for (const k of ['ratioVsPlain', 'ratioFerryBareTus', 'ratioVsFerryLarge', 'ratioVsLibStorage']) {
+        if (k in s) s[k] = round3(s[k]);
+      }
+      for (const k of ['motoCpuSPerGB', 'tempPeakMiB', 'tempAfterMiB']) if (k in s) s[k] = round2(s[k]);
+      for (const k of ['motoPeakRssMB', 'motoRssAfterCleanupMB']) if (k in s) s[k] = Math.round(s[k]);
       if (s.join) {
         for (const k of ['ms', 'MBps']) {
           s.join[k] = { median: round2(s.join[k].median), min: round2(s.join[k].min), max: round2(s.join[k].max) };
@@ -118,6 +152,7 @@ export function markdownTable(summary, workloadLabels) {
     '|---|---|---|---|---|---|---|---|',
   ];
   for (const [w, byVariant] of Object.entries(summary)) {
+    if (isS3Workload(w)) continue; // s3Table
     for (const [v, s] of Object.entries(byVariant)) {
       const thr = `${fmt(s.throughput.median, 0)} ${s.unit} (${fmt(s.throughput.min, 0)}–${fmt(s.throughput.max, 0)})`;
       const cpu =
@@ -175,4 +210,53 @@ export function extensionsLine(summary, { partials }) {
     items.push(`parallel ${partials} partials: ${fmt(parallel.ratioVsFerryLarge)}× of ferry large${join}`);
   }
   return items.join('; ');
+}
+
+/**
+ * The S3 workloads' table. "uploader" is the process that sends the bytes to S3: Ferry for ferry-s3,
+ * the bench process itself (running lib-storage) for lib-storage. moto's CPU and peak RSS are for
+ * the same run; temp disk is the peak size of Ferry's FERRY_S3_TEMP_DIR.
+ */
+export function s3Table(summary, workloadLabels) {
+  const lines = [
+    '| workload | variant | throughput (median, min–max) | uploader CPU | uploader peak RSS MB | moto CPU | moto peak RSS MB | temp disk peak | ratio vs lib-storage |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [w, byVariant] of Object.entries(summary)) {
+    if (!isS3Workload(w)) continue;
+    for (const [v, s] of Object.entries(byVariant)) {
+      const thr = `${fmt(s.throughput.median, 0)} ${s.unit} (${fmt(s.throughput.min, 0)}–${fmt(s.throughput.max, 0)})`;
+      const temp = s.tempPeakMiB === undefined ? '' : `${fmt(s.tempPeakMiB, 0)} MiB (${s.tempPeakFiles} files)`;
+      const ratio =
+        s.ratioVsLibStorage === null || s.ratioVsLibStorage === undefined
+          ? v === 'lib-storage'
+            ? '1'
+            : ''
+          : ratioCell(s.ratioVsLibStorage, s.perRound.ratioVsLibStorage);
+      lines.push(
+        `| ${workloadLabels[w] ?? w} | ${v} | ${thr} | ${fmt(s.cpuSPerGB)} s/GB | ${s.peakRssMB} | ${fmt(s.motoCpuSPerGB)} s/GB | ${s.motoPeakRssMB} | ${temp} | ${ratio} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * One line for the S3 workloads, or '' if they didn't run, e.g.
+ * "s3 (256 MiB, moto): ferry-s3/lib-storage 0.85× (chunked 0.70×), temp disk peak 40 MiB, ferry RSS 140 MB; moto CPU 7.9 vs 7.5 s/GB".
+ */
+export function s3Line(summary, { mib }) {
+  const ferry = summary['s3-large']?.['ferry-s3'];
+  const lib = summary['s3-large']?.['lib-storage'];
+  if (!ferry) return '';
+  const chunked = summary['s3-chunked']?.['ferry-s3'];
+  const ratio = ferry.ratioVsLibStorage != null ? `ferry-s3/lib-storage ${fmt(ferry.ratioVsLibStorage)}×` : 'ferry-s3';
+  const chunkedPart = chunked?.ratioVsLibStorage != null ? ` (chunked ${fmt(chunked.ratioVsLibStorage)}×)` : '';
+  const ferries = [ferry, chunked].filter(Boolean);
+  const tempPeak = Math.max(...ferries.map((s) => s.tempPeakMiB));
+  const rss = Math.max(...ferries.map((s) => s.peakRssMB));
+  const moto = lib
+    ? `moto CPU ${fmt(ferry.motoCpuSPerGB, 1)} (ferry-s3) vs ${fmt(lib.motoCpuSPerGB, 1)} (lib-storage) s/GB`
+    : `moto CPU ${fmt(ferry.motoCpuSPerGB, 1)} s/GB`;
+  return `s3 (${mib} MiB, moto): ${ratio}${chunkedPart}, temp disk peak ${fmt(tempPeak, 0)} MiB, ferry RSS ${rss} MB; ${moto}`;
 }

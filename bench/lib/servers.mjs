@@ -17,7 +17,7 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-function track(child) {
+export function track(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -82,15 +82,17 @@ export async function startReferenceServer({ script, dataDir, logFile, timeoutMs
 /**
  * Start Ferry: `node dist/cli.js serve` with PORT/HOST/FERRY_DATA_DIR, all output to
  * `logFile` (JSON lines), ready once GET /healthz answers 200. Node is spawned directly,
- * not through npm or a shell, so child.pid is the server itself.
+ * not through npm or a shell, so child.pid is the server itself. `env` is added to the
+ * environment (the S3 settings of the ferry-s3 variant), `nodeArgs` go before the script
+ * (e.g. --cpu-prof).
  */
-export async function startFerry({ cli, cwd, dataDir, logFile, timeoutMs = 30000 }) {
+export async function startFerry({ cli, cwd, dataDir, logFile, env = {}, nodeArgs = [], timeoutMs = 30000 }) {
   const port = await freePort();
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = track(
-    spawn(process.execPath, [cli, 'serve'], {
+    spawn(process.execPath, [...nodeArgs, cli, 'serve'], {
       cwd,
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir },
+      env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );

@@ -18,7 +18,7 @@ export const FERRY_CLI = path.join(repoRoot, 'dist', 'cli.js');
 
 export const VARIANT_NAMES = ['plain', 'bare-tus', 'ferry'];
 
-function mismatch(what, expected, got) {
+export function mismatch(what, expected, got) {
   return new Error(
     `verification failed for ${what}: expected ${expected.size} B sha256 ${expected.sha256}, got ${got.size} B sha256 ${got.sha256}`,
   );
@@ -87,22 +87,34 @@ async function bareTus(tmp) {
 /**
  * Ferry, as shipped: `node dist/cli.js serve`. We don't know (or want to depend on) its
  * storage layout, so verification downloads through GET and cleanup uses tus DELETE.
+ * `startFerryVariant` also makes the ferry-s3 variant (lib/s3.mjs): another name, its own
+ * data dir and log, extra environment (the S3 settings) and no extension workloads.
  */
-async function ferry(tmp) {
-  const dataDir = path.join(tmp, 'ferry-data');
+export async function startFerryVariant(
+  tmp,
+  { name = 'ferry', env = {}, nodeArgs = [], extensions = ['checksum', 'concatenation'] } = {},
+) {
+  const dataDir = path.join(tmp, `${name}-data`);
   await mkdir(dataDir);
-  const srv = await startFerry({ cli: FERRY_CLI, cwd: repoRoot, dataDir, logFile: path.join(tmp, 'ferry.log') });
+  const srv = await startFerry({
+    cli: FERRY_CLI,
+    cwd: repoRoot,
+    dataDir,
+    logFile: path.join(tmp, `${name}.log`),
+    env,
+    nodeArgs,
+  });
   const endpoint = `http://127.0.0.1:${srv.port}/files/`;
   let deleteWorks = true;
   return {
-    name: 'ferry',
+    name,
     protocol: 'tus',
     ...srv,
     dataDir,
     endpoint,
     // tus extensions the ferry-only workloads (lib/extensions.mjs) need; stock @tus/server +
     // FileStore has neither, so bare-tus declares none.
-    extensions: ['checksum', 'concatenation'],
+    extensions,
     // opts.checksum (Upload-Checksum of the whole file) passes through to the single PATCH.
     uploadFile: async (file, size, opts) => ({ url: await tus.tusUploadFile(endpoint, file, size, opts) }),
     uploadBuffer: async (buf, opts) => ({ url: await tus.tusUploadBuffer(endpoint, buf, opts) }),
@@ -120,7 +132,7 @@ async function ferry(tmp) {
         const ok = await mapConcurrent(refs, 8, (r) => tus.tusDelete(r.url, { agent }));
         if (ok.includes(false)) {
           deleteWorks = false;
-          console.error('warning: ferry did not answer DELETE with 204; uploads stay on disk until the end');
+          console.error(`warning: ${name} did not answer DELETE with 204; uploads stay stored until the end`);
         }
       } finally {
         agent.destroy();
@@ -129,6 +141,8 @@ async function ferry(tmp) {
     stop: () => stopServer(srv.child),
   };
 }
+
+const ferry = (tmp) => startFerryVariant(tmp);
 
 const factories = { plain, 'bare-tus': bareTus, ferry };
 
