@@ -43,7 +43,8 @@ interface SharedState {
 }
 
 export async function createFerry(config: Config, logger: Logger): Promise<Ferry> {
-  const storage = config.s3 ? await s3Storage(config.s3) : await diskStorage(config.dataDir);
+  // With Redis, replicas share the data directory (or use S3).
+  const storage = config.s3 ? await s3Storage(config.s3) : await diskStorage(config.dataDir, !!config.redisUrl);
   const shared = config.redisUrl
     ? await distributedState(config.redisUrl, config, storage.records, logger)
     : embeddedState(storage.records);
@@ -86,9 +87,9 @@ interface Storage {
   close(): Promise<void>;
 }
 
-async function diskStorage(dataDir: string): Promise<Storage> {
+async function diskStorage(dataDir: string, shared: boolean): Promise<Storage> {
   const uploadsDir = path.join(dataDir, 'uploads');
-  const blobs = new DiskBlobStore(uploadsDir);
+  const blobs = new DiskBlobStore(uploadsDir, { shared });
   const records = new FileUploadStateStore(uploadsDir);
   await blobs.init();
   await records.init();

@@ -81,6 +81,22 @@ describe('DiskBlobStore', () => {
     expect(await readdir(dir)).toEqual(['crash']);
   });
 
+  it('in a directory shared by replicas, leaves a crash-left marker at start and lets the next append replace the unverified bytes', async () => {
+    const { dir, store } = await freshStore();
+    await store.create('shared');
+    await store.append('shared', 0, Readable.from([Buffer.from('verified')]));
+    await writeFile(path.join(dir, 'shared'), 'verifiedUNVERIFIED');
+    await writeFile(path.join(dir, 'shared.pending'), '8');
+    // Another replica may be writing right now: start-up must not touch its marker or bytes.
+    const replica = new DiskBlobStore(dir, { shared: true });
+    await replica.init();
+    expect(await readFile(path.join(dir, 'shared'), 'utf8')).toBe('verifiedUNVERIFIED');
+    expect((await replica.stat('shared'))?.size).toBe(8);
+    expect(await replica.append('shared', 8, Readable.from([Buffer.from('+more')]))).toBe(13);
+    expect(await readFile(path.join(dir, 'shared'), 'utf8')).toBe('verified+more');
+    expect(await readdir(dir)).toEqual(['shared']);
+  });
+
   it('refuses ids that would leave its directory', async () => {
     const { store } = await freshStore();
     await expect(store.create('../escape')).rejects.toThrow(/invalid blob id/);

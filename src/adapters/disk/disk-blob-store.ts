@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, constants, mkdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,15 +15,28 @@ import type { BlobStat, BlobStore, ByteRange } from '../../core/ports.js';
  *
  * Tentative appends (checksummed chunks) write in place and cut the file back when the chunk is
  * refused. A `<id>.pending` marker holding the old size exists while the decision is open, and
- * `stat` reports that size while the marker exists: bytes not yet verified are never part of the
- * upload, for any reader. A marker left by a crash is cleaned up by the next append (which runs
- * under the upload's lock, so it cannot race a live writer on another replica sharing the directory).
+ * `stat` reports that size meanwhile: bytes not yet verified are never part of the upload, for any
+ * reader. A directory owned by one process knows its open decisions in memory and rolls back the
+ * markers a crash left at start. A directory `shared` by replicas cannot: there `stat` reads the
+ * marker, and the next append (under the upload's lock, so it cannot race a live writer elsewhere)
+ * cleans up a marker a crash left.
  */
 export class DiskBlobStore implements BlobStore {
-  constructor(private readonly directory: string) {}
+  /** Tentative appends under way in this process, with the size before each. */
+  private readonly pendingHere = new Map<string, number>();
+
+  constructor(
+    private readonly directory: string,
+    private readonly options: { readonly shared?: boolean } = {},
+  ) {}
 
   async init(): Promise<void> {
     await mkdir(this.directory, { recursive: true });
+    if (this.options.shared) return;
+    for (const name of await readdir(this.directory)) {
+      if (name.endsWith(PENDING_SUFFIX))
+        await this.rollBackInterruptedTentativeAppend(name.slice(0, -PENDING_SUFFIX.length));
+    }
   }
 
   async create(id: string): Promise<void> {
@@ -31,7 +44,7 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async append(id: string, offset: number, body: Readable): Promise<number> {
-    await this.rollBackInterruptedTentativeAppend(id);
+    if (this.options.shared) await this.rollBackInterruptedTentativeAppend(id);
     return this.write(id, offset, body);
   }
 
@@ -42,9 +55,10 @@ export class DiskBlobStore implements BlobStore {
   }
 
   async appendTentatively(id: string, offset: number, body: Readable, accept: () => boolean): Promise<number> {
-    await this.rollBackInterruptedTentativeAppend(id);
+    if (this.options.shared) await this.rollBackInterruptedTentativeAppend(id);
     const marker = this.pendingMarkerOf(id);
     await writeFile(marker, String(offset));
+    this.pendingHere.set(id, offset);
     let size = offset;
     try {
       size = await this.write(id, offset, body);
@@ -52,6 +66,7 @@ export class DiskBlobStore implements BlobStore {
     } finally {
       if (size === offset) await truncate(this.resolve(id), offset);
       await rm(marker, { force: true });
+      this.pendingHere.delete(id);
     }
     return size;
   }
@@ -63,7 +78,7 @@ export class DiskBlobStore implements BlobStore {
     try {
       const info = await stat(this.resolve(id));
       if (!info.isFile()) return undefined;
-      const pending = await this.pendingOffsetOf(id);
+      const pending = this.options.shared ? await this.pendingOffsetOf(id) : this.pendingHere.get(id);
       return { size: pending === undefined ? info.size : Math.min(pending, info.size), modifiedAt: info.mtime };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -96,7 +111,7 @@ export class DiskBlobStore implements BlobStore {
     return Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
   }
 
-  /** Called under the upload's lock: a marker found then was left by a writer that is gone. */
+  /** Called under the upload's lock (or at start, alone): a marker found then was left by a writer that is gone. */
   private async rollBackInterruptedTentativeAppend(id: string): Promise<void> {
     const offset = await this.pendingOffsetOf(id);
     if (offset === undefined) return;
