@@ -1,30 +1,13 @@
 // Digests for the tus checksum extension (Upload-Checksum: <algorithm> <base64 digest>),
 // computed by the bench before any timing so the client spends nothing on them during a run.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { crc32c } from '@node-rs/crc32';
+import { createDigester } from '../../dist/core/uploads/checksums.js';
 
 /** What Ferry accepts in Upload-Checksum (Tus-Checksum-Algorithm). */
 export const CHECKSUM_ALGORITHMS = ['crc32c', 'sha1', 'md5'];
 
-/** crc32c has no node:crypto hash: fold it incrementally, and encode it as 4 big-endian bytes (as GCS does). */
-function digester(algorithm) {
-  if (algorithm === 'crc32c') {
-    let state = 0;
-    return {
-      update: (chunk) => {
-        state = crc32c(chunk, state);
-      },
-      digest: () => {
-        const out = Buffer.alloc(4);
-        out.writeUInt32BE(state >>> 0);
-        return out;
-      },
-    };
-  }
-  const hash = createHash(algorithm);
-  return { update: (chunk) => hash.update(chunk), digest: () => hash.digest() };
-}
+// The same digests Ferry computes (the bench runs after `npm run build`).
+const digester = createDigester;
 
 /**
  * Upload-Checksum header values for `file`, one per algorithm, in one streaming pass

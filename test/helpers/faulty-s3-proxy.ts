@@ -3,8 +3,9 @@
  * produces now and then: `503 SlowDown` answers and connections reset in the middle of a request.
  * `shouldFail` decides per request (method, path with query) which failure, if any, it gets.
  */
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { forwardHttp } from './forward-http.js';
 
 export type InjectedFault = 'slow-down' | 'reset' | undefined;
 
@@ -39,15 +40,7 @@ export async function startFaultyS3Proxy(
       req.once('end', () => req.socket.destroy());
       return;
     }
-    const upstream = request(
-      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+    forwardHttp(targetPort, req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -9,8 +9,9 @@
  *   await ferry.kill();
  *   gate.dropHeld();            // its connection is closed; later requests all pass
  */
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { forwardHttp } from './forward-http.js';
 
 export interface GatedS3Proxy {
   readonly endpoint: string;
@@ -37,15 +38,7 @@ export async function startGatedS3Proxy(
       heldFn(`${req.method} ${req.url}`);
       return;
     }
-    const upstream = request(
-      { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+    forwardHttp(targetPort, req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
