@@ -1,12 +1,19 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from './config/config.js';
+import { once } from 'node:events';
+import type { Logger } from 'pino';
+import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { createLogger } from './logger.js';
+import { createCore } from './main.js';
 import { serve } from './serve.js';
+import { startPeriodicSweeps } from './sweeps.js';
 
 const USAGE = `Usage: ferry <command>
 
 Commands:
-  serve     run the HTTP server (tus at /files/, health at /healthz and /readyz)
+  serve     run the HTTP server (tus at /files/, health at /healthz and /readyz); without
+            FERRY_REDIS_URL it also removes expired uploads every FERRY_SWEEP_INTERVAL
+  worker    distributed mode (FERRY_REDIS_URL): remove expired uploads every FERRY_SWEEP_INTERVAL
+  sweep     remove expired uploads once, then exit (for a CronJob)
   help      show this text
 
 Configuration comes from environment variables (see README.md); for example
@@ -14,9 +21,7 @@ Configuration comes from environment variables (see README.md); for example
 
 /** Commands of the full product (API.md §1) that need components this version does not have yet. */
 const LATER_COMMANDS: Record<string, string> = {
-  worker: 'needs distributed mode (Redis), which this version does not have yet',
-  sweep: 'the expiry sweeper is not part of this version yet',
-  reindex: 'needs distributed mode (Redis), which this version does not have yet',
+  reindex: 'the file registry it rebuilds is not part of this version yet',
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -29,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`ferry ${command}: ${LATER_COMMANDS[command]}`);
     return 2;
   }
-  if (command !== 'serve') {
+  if (!['serve', 'worker', 'sweep'].includes(command)) {
     console.error(`ferry: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
@@ -44,7 +49,35 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger(config.logLevel);
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
-  return serve(config, logger);
+  if (command === 'serve') return serve(config, logger);
+  if (command === 'sweep') return sweepOnce(config, logger);
+  if (!config.redisUrl) {
+    console.error('ferry worker: needs FERRY_REDIS_URL; in embedded mode `ferry serve` sweeps by itself');
+    return 2;
+  }
+  return work(config, logger);
+}
+
+async function sweepOnce(config: Config, logger: Logger): Promise<number> {
+  const core = await createCore(config, logger);
+  try {
+    const result = await core.sweeper.sweepOnce();
+    logger.info(result, result.ran ? 'sweep done' : 'another sweep is running; nothing done');
+    return 0;
+  } finally {
+    await core.close();
+  }
+}
+
+async function work(config: Config, logger: Logger): Promise<number> {
+  const core = await createCore(config, logger);
+  const stop = startPeriodicSweeps(core.sweeper, config.sweepIntervalMs, logger);
+  logger.info({ interval_ms: config.sweepIntervalMs }, 'ferry worker running');
+  const [signal] = (await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')])) as [NodeJS.Signals];
+  logger.info({ signal }, 'shutting down');
+  await stop();
+  await core.close();
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -13,6 +13,7 @@ import { S3BlobStore } from './adapters/s3/s3-blob-store.js';
 import { S3UploadStateStore } from './adapters/s3/s3-upload-state-store.js';
 import type { Config, S3Config } from './config/config.js';
 import { systemClock, type BlobStore, type Locker, type UploadStateStore } from './core/ports.js';
+import { ExpirySweeper } from './core/lifecycle/expiry-sweeper.js';
 import { Uploads } from './core/uploads/uploads.js';
 import { createApp } from './http/app.js';
 import type { ReadinessCheck } from './http/routes/health.js';
@@ -28,11 +29,21 @@ import { createTusRouter } from './protocols/tus/tus-router.js';
 /** A lock holder asked to release gets this long to finish before its request is stopped. */
 const LOCK_DRAIN_TIMEOUT_MS = 1000;
 
-export interface Ferry {
-  readonly server: Server;
+/** How long the record of an expired upload stays to tell clients 410 Gone, before it is dropped. */
+const EXPIRED_RECORD_TTL_MS = 7 * 24 * 3_600_000;
+
+/** Core with its adapters: what `ferry serve`, `ferry worker` and `ferry sweep` all run on. */
+export interface FerryCore {
+  readonly uploads: Uploads;
   readonly locker: Locker;
-  /** Releases what the server does not own itself (connections, buffers); call after the server closed. */
+  readonly sweeper: ExpirySweeper;
+  readonly readinessChecks: readonly ReadinessCheck[];
+  /** Releases connections and buffers. */
   close(): Promise<void>;
+}
+
+export interface Ferry extends FerryCore {
+  readonly server: Server;
 }
 
 interface SharedState {
@@ -42,7 +53,7 @@ interface SharedState {
   close(): Promise<void>;
 }
 
-export async function createFerry(config: Config, logger: Logger): Promise<Ferry> {
+export async function createCore(config: Config, logger: Logger): Promise<FerryCore> {
   // With Redis, replicas share the data directory (or use S3).
   const storage = config.s3 ? await s3Storage(config.s3) : await diskStorage(config.dataDir, !!config.redisUrl);
   const shared = config.redisUrl
@@ -51,10 +62,25 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
   const { locker, state } = shared;
   const { blobs } = storage;
   const uploads = new Uploads({ blobs, state, locker, clock: systemClock, incompleteTtlMs: config.incompleteTtlMs });
+  const sweeper = new ExpirySweeper({ uploads, locker, clock: systemClock, tombstoneTtlMs: EXPIRED_RECORD_TTL_MS });
+  return {
+    uploads,
+    locker,
+    sweeper,
+    readinessChecks: [{ name: 'storage', check: () => blobs.checkReady() }, ...shared.readinessChecks],
+    async close() {
+      await shared.close();
+      await storage.close();
+    },
+  };
+}
 
+export async function createFerry(config: Config, logger: Logger): Promise<Ferry> {
+  const core = await createCore(config, logger);
+  const { uploads, locker } = core;
   const app = createApp({
     logger,
-    readinessChecks: [{ name: 'storage', check: () => blobs.checkReady() }, ...shared.readinessChecks],
+    readinessChecks: core.readinessChecks,
     protocols: [
       createTusRouter({
         uploads,
@@ -70,14 +96,7 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
 
   const server = createServer(app);
   configureTimeouts(server);
-  return {
-    server,
-    locker,
-    async close() {
-      await shared.close();
-      await storage.close();
-    },
-  };
+  return { ...core, server };
 }
 
 /** Where bytes live, and the durable upload records beside them. */

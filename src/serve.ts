@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { createFerry } from './main.js';
+import { startPeriodicSweeps } from './sweeps.js';
 
 /**
  * `ferry serve`: listen, and on SIGTERM/SIGINT shut down gracefully. Resolves with the exit code.
@@ -14,6 +15,10 @@ import { createFerry } from './main.js';
 export async function serve(config: Config, logger: Logger): Promise<number> {
   const ferry = await createFerry(config, logger);
   const { server, locker } = ferry;
+  // Embedded mode sweeps here; with Redis the sweeps run in `ferry worker` (or a `ferry sweep` CronJob).
+  const stopSweeps = config.redisUrl
+    ? async () => undefined
+    : startPeriodicSweeps(ferry.sweeper, config.sweepIntervalMs, logger);
   server.listen(config.port, config.host);
   await once(server, 'listening');
   const address = server.address();
@@ -40,10 +45,12 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
       server.close(() => {
         clearInterval(sweepIdle);
         clearTimeout(deadline);
-        void ferry.close().finally(() => {
-          logger.info('shut down');
-          resolve(0);
-        });
+        void stopSweeps()
+          .then(() => ferry.close())
+          .finally(() => {
+            logger.info('shut down');
+            resolve(0);
+          });
       });
       server.closeIdleConnections();
       locker.requestReleaseOfAll();

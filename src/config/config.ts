@@ -20,6 +20,8 @@ export interface Config {
   readonly maxSize: number;
   /** An unfinished upload expires this long after its creation or last received byte. */
   readonly incompleteTtlMs: number;
+  /** How often expired uploads are removed (in `ferry serve` embedded, `ferry worker` distributed). */
+  readonly sweepIntervalMs: number;
   /** How long a graceful shutdown waits for in-flight requests before closing them. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -113,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     redisPrefix: values.FERRY_REDIS_PREFIX,
     maxSize: values.FERRY_MAX_SIZE,
     incompleteTtlMs: values.FERRY_INCOMPLETE_TTL,
+    sweepIntervalMs: values.FERRY_SWEEP_INTERVAL,
     shutdownTimeoutMs: values.FERRY_SHUTDOWN_TIMEOUT,
     logLevel: values.FERRY_LOG_LEVEL,
   });

@@ -104,6 +104,7 @@ export const configSchema = z.object({
     .default('ferry:'),
   FERRY_MAX_SIZE: size('5GiB').prefault('5GiB'),
   FERRY_INCOMPLETE_TTL: duration('24h').prefault('24h'),
+  FERRY_SWEEP_INTERVAL: duration('60s').prefault('60s'),
   FERRY_SHUTDOWN_TIMEOUT: duration('25s').prefault('25s'),
   FERRY_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {

@@ -48,6 +48,11 @@ export interface UploadRecord {
   /** ISO 8601 creation time. */
   readonly createdAt: string;
   readonly concatenation?: Concatenation;
+  /**
+   * Set when the sweeper removed the bytes of this unfinished upload because it expired. The record
+   * stays a while (a tombstone) so clients are told 410 Gone rather than 404.
+   */
+  readonly expiredAt?: string;
 }
 
 /** Keeps upload records. Embedded: a JSON file per upload beside the bytes, cached in memory. */
@@ -55,6 +60,8 @@ export interface UploadStateStore {
   get(id: string): Promise<UploadRecord | undefined>;
   put(record: UploadRecord): Promise<void>;
   delete(id: string): Promise<void>;
+  /** Ids of every stored record, from the durable store (for the sweeper). */
+  list(): AsyncIterable<string>;
 }
 
 export interface BlobStat {

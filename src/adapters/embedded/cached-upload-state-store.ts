@@ -32,6 +32,10 @@ export class CachedUploadStateStore implements UploadStateStore {
     await this.durable.delete(id);
   }
 
+  list(): AsyncIterable<string> {
+    return this.durable.list();
+  }
+
   /** Map iteration follows insertion order: re-inserting marks a record as recently used. */
   private remember(record: UploadRecord): void {
     this.cache.delete(record.id);

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { UploadRecord, UploadStateStore } from '../../core/ports.js';
 
@@ -31,6 +31,14 @@ export class FileUploadStateStore implements UploadStateStore {
 
   async delete(id: string): Promise<void> {
     await rm(this.fileOf(id), { force: true });
+  }
+
+  async *list(): AsyncIterable<string> {
+    for (const name of await readdir(this.directory)) {
+      // Record files are `<id>.json`; ids have no dots, so temporary and other files never match.
+      const match = /^([A-Za-z0-9_-]+)\.json$/.exec(name);
+      if (match) yield match[1]!;
+    }
   }
 
   private fileOf(id: string): string {

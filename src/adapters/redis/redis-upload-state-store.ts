@@ -41,6 +41,11 @@ export class RedisUploadStateStore implements UploadStateStore {
     await this.options.durable.delete(id);
   }
 
+  /** The durable store holds every record; Redis only those in use. */
+  list(): AsyncIterable<string> {
+    return this.options.durable.list();
+  }
+
   private async cache(record: UploadRecord): Promise<void> {
     await redisCall(() =>
       this.options.commands.set(this.keyOf(record.id), JSON.stringify(record), 'PX', this.options.ttlMs),

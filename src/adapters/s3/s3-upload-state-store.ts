@@ -1,4 +1,10 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import type { UploadRecord, UploadStateStore } from '../../core/ports.js';
 
 /** Upload records as `uploads/<id>.json` under Ferry's prefix, beside the bytes in the bucket. */
@@ -32,6 +38,22 @@ export class S3UploadStateStore implements UploadStateStore {
 
   async delete(id: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(id) }));
+  }
+
+  async *list(): AsyncIterable<string> {
+    const prefix = `${this.prefix}uploads/`;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) {
+        // `uploads/<id>.json` only: not the blob state (`<id>.blob.json`), tails or the objects.
+        const match = /^([A-Za-z0-9_-]+)\.json$/.exec(object.Key?.slice(prefix.length) ?? '');
+        if (match) yield match[1]!;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
 
   private keyOf(id: string): string {

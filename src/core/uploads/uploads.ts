@@ -20,6 +20,8 @@ export interface Upload extends UploadRecord {
   readonly complete: boolean;
   /** When an unfinished upload expires; undefined once it is complete. */
   readonly expiresAt: Date | undefined;
+  /** The sweeper removed its bytes: only the record is left, to answer 410. */
+  readonly expired: boolean;
 }
 
 export interface CreateUploadInput {
@@ -97,6 +99,9 @@ export class Uploads {
     if (!isUploadId(id)) return undefined;
     const record = await this.options.state.get(id);
     if (!record) return undefined;
+    if (record.expiredAt) {
+      return { ...record, offset: 0, complete: false, expiresAt: new Date(record.expiredAt), expired: true };
+    }
     const stat = await this.options.blobs.stat(id);
     // A record without bytes is an upload that was being removed: treat it as gone.
     if (!stat) return undefined;
@@ -236,6 +241,38 @@ export class Uploads {
     if (record?.size !== undefined && offset >= record.size) await this.options.blobs.finish(id);
   }
 
+  /** Ids of every upload record, expired ones included (for the sweeper). */
+  ids(): AsyncIterable<string> {
+    return this.options.state.list();
+  }
+
+  /**
+   * Removes the bytes of an unfinished upload that has expired and leaves its record as a tombstone
+   * (410 for clients). Under the upload's lock, and only if it is still expired then: a request that
+   * was writing when the sweeper came keeps the upload alive. Resolves with whether it expired it.
+   */
+  async expire(id: string, signal: AbortSignal): Promise<boolean> {
+    const lock = this.options.locker.newLock(id);
+    // The sweeper is in no hurry: a request holding the upload finishes undisturbed.
+    await lock.lock(signal, () => undefined);
+    try {
+      const upload = await this.findInAnyTenant(id);
+      const now = this.options.clock.now();
+      if (!upload || upload.expired || upload.complete || !upload.expiresAt || upload.expiresAt > now) return false;
+      await this.options.blobs.remove(id);
+      const { offset: _o, complete: _c, expiresAt: _e, expired: _x, ...record } = upload;
+      await this.options.state.put({ ...record, expiredAt: now.toISOString() });
+      return true;
+    } finally {
+      await lock.unlock();
+    }
+  }
+
+  /** Drops the record of an expired upload for good (after the tombstone served its time). */
+  async forget(id: string): Promise<void> {
+    await this.options.state.delete(id);
+  }
+
   /** Removes the upload's bytes and record. The record goes last so a crash leaves it findable. */
   async remove(id: string): Promise<void> {
     await this.options.blobs.remove(id);
@@ -270,6 +307,7 @@ export class Uploads {
       offset,
       complete,
       expiresAt: complete ? undefined : new Date(lastActivity + this.options.incompleteTtlMs),
+      expired: false,
     };
   }
 }

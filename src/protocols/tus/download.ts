@@ -28,6 +28,10 @@ export async function sendUploadBytes(
     res.status(404).type('text/plain').send('The file for this url was not found\n');
     return;
   }
+  if (upload.expired) {
+    res.status(410).type('text/plain').send('The upload expired before it was complete\n');
+    return;
+  }
   if (!upload.complete) {
     res.status(409).type('text/plain').send('The upload is not complete yet\n');
     return;
