@@ -10,12 +10,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupFerries, startFerry } from '../helpers/ferry-process.js';
 import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
 import { stallingSource } from '../helpers/stalling-source.js';
+import { sleep } from '../helpers/poll.js';
 import { httpRequest, tusCreate, tusHead, tusUpload, uploadId } from '../helpers/tus.js';
 import { Upload } from 'tus-js-client';
 
 const MiB = 1024 * 1024;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 let file: RandomFile;
 beforeAll(async () => {
   file = await randomFile(2 * MiB);

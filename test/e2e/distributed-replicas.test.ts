@@ -9,12 +9,25 @@ import { readFile } from 'node:fs/promises';
 import type { ClientRequest } from 'node:http';
 import { Upload } from 'tus-js-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupClusters, startCluster, type Cluster, type RequestLogEntry } from '../helpers/cluster.js';
+import {
+  CLUSTER_RETRY_DELAYS as RETRY_DELAYS,
+  cleanupClusters,
+  expectStoredOn,
+  headAfterLockExpiry,
+  requestLogSummary as logsFor,
+  requestsPerReplica,
+  resumeSkippingDeadReplica0,
+  startCluster,
+  uploadInChunksThroughCluster,
+  type Cluster,
+} from '../helpers/cluster.js';
 import { cleanupFerries, type FerryProcess } from '../helpers/ferry-process.js';
-import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
+import { cleanupTempFiles, randomFile, type RandomFile } from '../helpers/files.js';
+import { eventually, sleep } from '../helpers/poll.js';
 import { stallingSource, type StallingSource } from '../helpers/stalling-source.js';
 import {
   httpRequest,
+  patchHeaders,
   tusCreate,
   tusHead,
   tusPatchFile,
@@ -24,8 +37,6 @@ import {
 } from '../helpers/tus.js';
 
 const MiB = 1024 * 1024;
-// tus-js-client resets its retry counter whenever an attempt made progress.
-const RETRY_DELAYS = [100, 250, 500, 1000, 1000, 1500, 2000, 2000, 3000];
 
 let big: RandomFile; // 16 MiB, tus-js-client uploads
 let medium: RandomFile; // 12 MiB, raw PATCH scenarios
@@ -50,34 +61,7 @@ afterEach(async () => {
 });
 afterAll(cleanupTempFiles);
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 const uploadUrlOn = (replica: FerryProcess | Cluster, id: string): string => `${replica.url}/files/${id}`;
-
-async function expectStoredOn(replica: FerryProcess, id: string, file: RandomFile): Promise<void> {
-  const got = await sha256AndSizeOfUrl(uploadUrlOn(replica, id));
-  expect(got, `GET /files/${id} on port ${replica.port}`).toEqual({ sha256: file.sha256, bytes: file.size });
-}
-
-/** Each replica's request lines for one upload, for failure messages. */
-function logsFor(cluster: Cluster, id: string): string {
-  return cluster.replicas
-    .map((_r, i) => {
-      const lines = cluster.requestLog(i, id).map((e) => `  ${e.method} ${e.status} bytes=${e.bytes_received ?? '-'}`);
-      return `replica ${i}:\n${lines.join('\n')}`;
-    })
-    .join('\n');
-}
-
-/** Polls `read` until `ok` accepts its value (request log lines are written just after the response). */
-async function eventually<T>(read: () => T, ok: (value: T) => boolean, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await sleep(50);
-  }
-}
 
 /** tus-js-client options that retry like its default rule and record every exchange. */
 function recordingTusOptions(): { options: ConstructorParameters<typeof Upload>[1]; exchanges: string[] } {
@@ -96,6 +80,30 @@ function recordingTusOptions(): { options: ConstructorParameters<typeof Upload>[
       },
     },
   };
+}
+
+/**
+ * Starts a tus-js-client upload of `src` through the cluster's proxy in 512 KiB chunks with `options`;
+ * `finished` resolves on success and rejects with the client's error.
+ */
+function startChunkedUpload(
+  cluster: Cluster,
+  src: StallingSource,
+  options: ConstructorParameters<typeof Upload>[1],
+): { upload: Upload; finished: Promise<void> } {
+  let upload!: Upload;
+  const finished = new Promise<void>((resolve, reject) => {
+    upload = new Upload(src.file, {
+      ...options,
+      chunkSize: 512 * 1024,
+      fileReader: src.fileReader,
+      endpoint: `${cluster.url}/files/`,
+      onSuccess: () => resolve(),
+      onError: reject,
+    });
+    upload.start();
+  });
+  return { upload, finished };
 }
 
 type PatchOutcome = RawResponse | { status: 0; headers: Record<string, never>; body: string };
@@ -131,32 +139,22 @@ function slowPatch(
   let request: ClientRequest | undefined;
   let reachedFn!: () => void;
   const reached = new Promise<void>((r) => (reachedFn = r));
-  const response = httpRequest(
-    'PATCH',
-    url,
-    {
-      'Tus-Resumable': '1.0.0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Upload-Offset': String(offset),
-      'Content-Length': String(total),
-    },
-    (req) => {
-      request = req;
-      const tick = (): void => {
-        if (done || req.destroyed) return;
-        if (sent >= stallAt) {
-          reachedFn();
-          if (sent >= total) req.end();
-          return;
-        }
-        const n = Math.min(step, stallAt - sent);
-        req.write(source.subarray(offset + sent, offset + sent + n));
-        sent += n;
-        setTimeout(tick, everyMs);
-      };
-      tick();
-    },
-  )
+  const response = httpRequest('PATCH', url, patchHeaders(offset, total), (req) => {
+    request = req;
+    const tick = (): void => {
+      if (done || req.destroyed) return;
+      if (sent >= stallAt) {
+        reachedFn();
+        if (sent >= total) req.end();
+        return;
+      }
+      const n = Math.min(step, stallAt - sent);
+      req.write(source.subarray(offset + sent, offset + sent + n));
+      sent += n;
+      setTimeout(tick, everyMs);
+    };
+    tick();
+  })
     .catch((err: unknown): PatchOutcome => ({ status: 0, headers: {}, body: String(err) }))
     .finally(() => {
       done = true;
@@ -183,24 +181,9 @@ const offsetOf = (res: PatchOutcome): number | undefined => {
 describe('Ferry replicas sharing Redis and a data directory', () => {
   it('tus-js-client uploads a 16 MiB file in 512 KiB chunks through a round-robin proxy: consecutive PATCHes land on different replicas and the stored file is byte-identical', async () => {
     const cluster = await startCluster({ replicas: 3 });
-    const retries: string[] = [];
-    const { url } = await tusUpload(createReadStream(big.path), {
-      endpoint: `${cluster.url}/files/`,
-      chunkSize: 512 * 1024,
-      retryDelays: RETRY_DELAYS,
-      metadata: { filename: 'replicas.bin' },
-      onShouldRetry: (err, attempt) => {
-        retries.push(`attempt ${attempt}: ${err.originalResponse?.getStatus() ?? 'network'} ${err.message}`);
-        return false;
-      },
-    });
-    expect(url.startsWith(`${cluster.url}/files/`)).toBe(true);
-    const id = uploadId(url);
+    const { id, patches, retries } = await uploadInChunksThroughCluster(cluster, big, 'replicas.bin');
 
     // 32 PATCHes over fresh connections: the proxy spread them over all three replicas.
-    const patchLines = (): RequestLogEntry[] =>
-      cluster.replicas.flatMap((_r, i) => cluster.requestLog(i, id).filter((e) => e.method === 'PATCH'));
-    const patches = await eventually(patchLines, (lines) => lines.length >= 32);
     const served = cluster.replicasThatServed(id, 'PATCH', 204);
     expect(served.length, logsFor(cluster, id)).toBeGreaterThanOrEqual(2);
     expect(patches.length, logsFor(cluster, id)).toBe(32);
@@ -210,7 +193,9 @@ describe('Ferry replicas sharing Redis and a data directory', () => {
     ).toBe(true);
     expect(retries).toEqual([]);
     console.log(
-      `[replicas] PATCHes per replica: ${cluster.replicas.map((_r, i) => cluster.requestLog(i, id).filter((e) => e.method === 'PATCH').length).join('/')}, connections per target ${cluster.proxy.connectionsPerTarget().join('/')}`,
+      `[replicas] PATCHes per replica: ${requestsPerReplica(cluster, id, 'PATCH')
+        .map((lines) => lines.length)
+        .join('/')}, connections per target ${cluster.proxy.connectionsPerTarget().join('/')}`,
     );
 
     // Every replica serves the same bytes.
@@ -283,25 +268,14 @@ describe('Ferry replicas sharing Redis and a data directory', () => {
     expect(res.status, 'the PATCH on the killed replica got no answer').toBe(0);
 
     // The dead replica's lock is still in Redis: B's HEAD waits for it to expire (TTL 10 s).
-    const head = await tusHead(uploadUrlOn(b, id));
-    const waitedMs = Date.now() - killedAt;
-    expect(head.status, head.response.body).toBe(200);
-    expect(waitedMs, `HEAD answered ${waitedMs} ms after the kill`).toBeLessThan(15_000);
-    const offset = head.offset!;
+    const { offset, waitedMs } = await headAfterLockExpiry(uploadUrlOn(b, id), killedAt);
     expect(offset).toBeGreaterThan(0);
     expect(offset).toBeLessThanOrEqual(sent);
     expect((await tusHead(uploadUrlOn(c, id))).offset).toBe(offset);
     console.log(`[replicas] after SIGKILL: HEAD answered after ${waitedMs} ms, offset ${offset} of ${sent} sent`);
 
-    const { url: resumed } = await tusUpload(createReadStream(medium.path), {
-      uploadUrl: uploadUrlOn(cluster, id),
-      chunkSize: MiB,
-      retryDelays: RETRY_DELAYS,
-    });
-    expect(resumed).toBe(uploadUrlOn(cluster, id));
-
     // The resume went through the live replicas only; the proxy skipped the dead one.
-    expect(cluster.proxy.refusalsPerTarget()[0]).toBeGreaterThanOrEqual(1);
+    await resumeSkippingDeadReplica0(cluster, id, medium, MiB);
     const served = await eventually(
       () => cluster.replicasThatServed(id, 'PATCH', 204),
       (replicas) => replicas.length >= 1,
@@ -326,18 +300,7 @@ describe('Ferry replicas sharing Redis and a data directory', () => {
     const src = stallingSource(big.path, 5 * MiB + 12_345);
     sources.push(src);
     const tus = recordingTusOptions();
-    let upload!: Upload;
-    const first = new Promise<void>((resolve, reject) => {
-      upload = new Upload(src.file, {
-        ...tus.options,
-        chunkSize: 512 * 1024,
-        fileReader: src.fileReader,
-        endpoint: `${cluster.url}/files/`,
-        onSuccess: () => resolve(),
-        onError: reject,
-      });
-      upload.start();
-    });
+    const { upload, finished: first } = startChunkedUpload(cluster, src, tus.options);
     await src.stalled;
     await sleep(200);
     expect(upload.url).toBeTruthy();
@@ -415,18 +378,7 @@ describe('Ferry replicas sharing Redis and a data directory', () => {
     const src = stallingSource(medium.path, 2 * MiB + 12_345);
     sources.push(src);
     const tus = recordingTusOptions();
-    let upload!: Upload;
-    const done = new Promise<void>((resolve, reject) => {
-      upload = new Upload(src.file, {
-        ...tus.options,
-        chunkSize: 512 * 1024,
-        fileReader: src.fileReader,
-        endpoint: `${cluster.url}/files/`,
-        onSuccess: () => resolve(),
-        onError: reject,
-      });
-      upload.start();
-    });
+    const { upload, finished: done } = startChunkedUpload(cluster, src, tus.options);
     await src.stalled;
     await sleep(200);
     const created = upload.url!;

@@ -8,12 +8,11 @@ import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupFerries, startFerry, type FerryProcess } from '../helpers/ferry-process.js';
 import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
+import { sleep } from '../helpers/poll.js';
 import { tusCreate, tusHead, tusPatchFile, uploadId } from '../helpers/tus.js';
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 let file: RandomFile;
 beforeAll(async () => {
   file = await randomFile(8 * MiB);

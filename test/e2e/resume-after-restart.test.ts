@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupFerries, startFerry, type FerryProcess } from '../helpers/ferry-process.js';
 import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
 import { mulberry32 } from '../helpers/lossy-proxy.js';
+import { sleep } from '../helpers/poll.js';
 import { stallingSource, type StallingSource } from '../helpers/stalling-source.js';
 import { memoryUrlStorage, tusHead, tusUpload, uploadId } from '../helpers/tus.js';
 
@@ -30,8 +31,6 @@ afterEach(async () => {
   await cleanupFerries();
 });
 afterAll(cleanupTempFiles);
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Start an upload that stalls at STALL_AT; resolves once the stall point is reached on the wire. */
 async function startStalledUpload(
@@ -61,6 +60,30 @@ async function startStalledUpload(
   return { upload, acked: () => acked };
 }
 
+/**
+ * After the restart that followed a stall at STALL_AT, HEAD reports the upload with its length and a
+ * stored offset between what was acknowledged and what was sent.
+ */
+async function expectStoredOffsetAfterStall(uploadUrl: string, how: string): Promise<{ offset: number | undefined }> {
+  const head = await tusHead(uploadUrl);
+  expect(head.status).toBe(200);
+  expect(head.length).toBe(SIZE);
+  expect(head.offset).toBeGreaterThanOrEqual(ACKED);
+  expect(head.offset).toBeLessThanOrEqual(STALL_AT);
+  console.log(
+    `[resume-after-restart] ${how}: stored offset ${head.offset} of ${STALL_AT} sent (${ACKED} acknowledged)`,
+  );
+  return head;
+}
+
+/** The upload at `url` on `ferry` holds exactly the source file. */
+async function expectStoredFile(ferry: FerryProcess, url: string): Promise<void> {
+  expect(await sha256AndSizeOfUrl(`${ferry.url}/files/${uploadId(url)}`)).toEqual({
+    sha256: file.sha256,
+    bytes: SIZE,
+  });
+}
+
 describe('resume after a Ferry restart on the same data dir and port', () => {
   it('after an aborted upload and SIGTERM (exit 0), HEAD reports the stored offset (acknowledged ≤ offset ≤ sent) and findPreviousUploads/resumeFromPreviousUpload finishes a byte-identical file', async () => {
     const ferry = await startFerry();
@@ -74,14 +97,7 @@ describe('resume after a Ferry restart on the same data dir and port', () => {
     expect(await ferry.stop('SIGTERM')).toBe(0);
     const again = await startFerry({ dataDir: ferry.dataDir, port: ferry.port });
 
-    const head = await tusHead(uploadUrl);
-    expect(head.status).toBe(200);
-    expect(head.length).toBe(SIZE);
-    expect(head.offset).toBeGreaterThanOrEqual(ACKED);
-    expect(head.offset).toBeLessThanOrEqual(STALL_AT);
-    console.log(
-      `[resume-after-restart] SIGTERM: stored offset ${head.offset} of ${STALL_AT} sent (${ACKED} acknowledged)`,
-    );
+    const head = await expectStoredOffsetAfterStall(uploadUrl, 'SIGTERM');
 
     // Resume the way a browser app would: look the upload up by fingerprint.
     let resumedFrom: number | undefined;
@@ -105,10 +121,7 @@ describe('resume after a Ferry restart on the same data dir and port', () => {
     });
     expect(url).toBe(uploadUrl); // same upload, not a new one
     expect(resumedFrom).toBeGreaterThanOrEqual(head.offset!);
-    expect(await sha256AndSizeOfUrl(`${again.url}/files/${uploadId(url)}`)).toEqual({
-      sha256: file.sha256,
-      bytes: SIZE,
-    });
+    await expectStoredFile(again, url);
   }, 60_000);
 
   it('after SIGKILL with a PATCH in flight, HEAD reports at least the acknowledged bytes and resuming with uploadUrl finishes a byte-identical file', async () => {
@@ -119,14 +132,7 @@ describe('resume after a Ferry restart on the same data dir and port', () => {
     await upload.abort();
     const again = await startFerry({ dataDir: ferry.dataDir, port: ferry.port });
 
-    const head = await tusHead(uploadUrl);
-    expect(head.status).toBe(200);
-    expect(head.length).toBe(SIZE);
-    expect(head.offset).toBeGreaterThanOrEqual(ACKED);
-    expect(head.offset).toBeLessThanOrEqual(STALL_AT);
-    console.log(
-      `[resume-after-restart] SIGKILL: stored offset ${head.offset} of ${STALL_AT} sent (${ACKED} acknowledged)`,
-    );
+    await expectStoredOffsetAfterStall(uploadUrl, 'SIGKILL');
 
     const { url } = await tusUpload(createReadStream(file.path), {
       endpoint: `${again.url}/files/`,
@@ -135,10 +141,7 @@ describe('resume after a Ferry restart on the same data dir and port', () => {
       retryDelays: [0, 200, 500],
     });
     expect(url).toBe(uploadUrl);
-    expect(await sha256AndSizeOfUrl(`${again.url}/files/${uploadId(url)}`)).toEqual({
-      sha256: file.sha256,
-      bytes: SIZE,
-    });
+    await expectStoredFile(again, url);
   }, 60_000);
 
   it('an upload whose bytes were all acknowledged before SIGKILL reports exactly that offset after the restart', async () => {
@@ -171,10 +174,7 @@ describe('resume after a Ferry restart on the same data dir and port', () => {
       uploadUrl,
       retryDelays: null,
     });
-    expect(await sha256AndSizeOfUrl(`${again.url}/files/${uploadId(url)}`)).toEqual({
-      sha256: file.sha256,
-      bytes: SIZE,
-    });
+    await expectStoredFile(again, url);
   }, 60_000);
 
   it('a 48 MiB chunked upload survives up to five SIGKILLs at random moments: after each restart HEAD reports at least the acknowledged bytes, and the finished file is byte-identical', async () => {
@@ -252,9 +252,6 @@ describe('resume after a Ferry restart on the same data dir and port', () => {
     src.release();
     const again = await startFerry({ dataDir: ferry.dataDir, port: ferry.port });
     const { url } = await done;
-    expect(await sha256AndSizeOfUrl(`${again.url}/files/${uploadId(url)}`)).toEqual({
-      sha256: file.sha256,
-      bytes: SIZE,
-    });
+    await expectStoredFile(again, url);
   }, 60_000);
 });

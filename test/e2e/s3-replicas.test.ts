@@ -9,13 +9,26 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupClusters, startCluster, type Cluster, type RequestLogEntry } from '../helpers/cluster.js';
+import {
+  CLUSTER_RETRY_DELAYS as RETRY_DELAYS,
+  cleanupClusters,
+  expectStoredOn,
+  headAfterLockExpiry,
+  requestLogSummary as logsFor,
+  requestsPerReplica,
+  resumeSkippingDeadReplica0,
+  startCluster,
+  uploadInChunksThroughCluster,
+  type Cluster,
+} from '../helpers/cluster.js';
 import { cleanupFerries, type FerryProcess } from '../helpers/ferry-process.js';
-import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
+import { cleanupTempFiles, randomFile, type RandomFile } from '../helpers/files.js';
 import { startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
-import { leftovers, openMultipartKeys, partsOf, s3Env } from '../helpers/s3-inspect.js';
+import { eventually, until } from '../helpers/poll.js';
+import { completeKeys, leftovers, openMultipartKeys, partsOf, s3Env } from '../helpers/s3-inspect.js';
 import {
   httpRequest,
+  stalledPatch,
   tusCreate,
   tusHead,
   tusPatchFile,
@@ -25,8 +38,6 @@ import {
 } from '../helpers/tus.js';
 
 const MiB = 1024 * 1024;
-// tus-js-client resets its retry counter whenever an attempt made progress.
-const RETRY_DELAYS = [100, 250, 500, 1000, 1000, 1500, 2000, 2000, 3000];
 
 let moto: MotoServer;
 let file: RandomFile; // 12 MiB + 777: two full parts and a short last one
@@ -55,39 +66,6 @@ async function startS3Cluster(): Promise<{ cluster: Cluster; prefix: string }> {
 
 const on = (replica: FerryProcess | Cluster, id: string): string => `${replica.url}/files/${id}`;
 
-async function expectStoredOn(replica: FerryProcess, id: string): Promise<void> {
-  expect(await sha256AndSizeOfUrl(on(replica, id)), `GET /files/${id} on port ${replica.port}`).toEqual({
-    sha256: file.sha256,
-    bytes: file.size,
-  });
-}
-
-const completeKeys = (prefix: string, id: string): string[] => [
-  `${prefix}uploads/${id}`,
-  `${prefix}uploads/${id}.blob.json`,
-  `${prefix}uploads/${id}.json`,
-];
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(read: () => T, ok: (value: T) => boolean, timeoutMs = 3000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (ok(value) || Date.now() > deadline) return value;
-    await sleep(50);
-  }
-}
-
-function logsFor(cluster: Cluster, id: string): string {
-  return cluster.replicas
-    .map((_r, i) => {
-      const lines = cluster.requestLog(i, id).map((e) => `  ${e.method} ${e.status} bytes=${e.bytes_received ?? '-'}`);
-      return `replica ${i}:\n${lines.join('\n')}`;
-    })
-    .join('\n');
-}
-
 const del = (url: string): Promise<RawResponse> => httpRequest('DELETE', url, { 'Tus-Resumable': '1.0.0' });
 
 describe('two Ferry replicas sharing Redis and S3', () => {
@@ -101,7 +79,7 @@ describe('two Ferry replicas sharing Redis and S3', () => {
     for (const replica of [a, b]) {
       const head = await tusHead(on(replica, id));
       expect({ offset: head.offset, length: head.length }).toEqual({ offset: file.size, length: file.size });
-      await expectStoredOn(replica, id);
+      await expectStoredOn(replica, id, file);
     }
     expect(await leftovers(moto, prefix)).toEqual(completeKeys(prefix, id));
 
@@ -136,24 +114,9 @@ describe('two Ferry replicas sharing Redis and S3', () => {
 
   it('tus-js-client in 512 KiB chunks through the round-robin proxy: consecutive PATCHes are served by both replicas, each filling the same S3 part from where the other stopped, and the file is byte-identical on both', async () => {
     const { cluster, prefix } = await startS3Cluster();
-    const retries: string[] = [];
-    const { url } = await tusUpload(createReadStream(file.path), {
-      endpoint: `${cluster.url}/files/`,
-      chunkSize: 512 * 1024,
-      retryDelays: RETRY_DELAYS,
-      metadata: { filename: 'replicas-s3.bin' },
-      onShouldRetry: (err, attempt) => {
-        retries.push(`attempt ${attempt}: ${err.originalResponse?.getStatus() ?? 'network'} ${err.message}`);
-        return false;
-      },
-    });
-    expect(url.startsWith(`${cluster.url}/files/`)).toBe(true);
-    const id = uploadId(url);
+    const { id, patches, retries } = await uploadInChunksThroughCluster(cluster, file, 'replicas-s3.bin');
     const chunks = Math.ceil(file.size / (512 * 1024));
 
-    const patchLines = (): RequestLogEntry[] =>
-      cluster.replicas.flatMap((_r, i) => cluster.requestLog(i, id).filter((e) => e.method === 'PATCH'));
-    const patches = await eventually(patchLines, (lines) => lines.length >= chunks);
     expect(patches.length, logsFor(cluster, id)).toBe(chunks);
     expect(
       patches.every((e) => e.status === 204),
@@ -162,9 +125,11 @@ describe('two Ferry replicas sharing Redis and S3', () => {
     expect(cluster.replicasThatServed(id, 'PATCH', 204), logsFor(cluster, id)).toEqual([0, 1]);
     expect(retries).toEqual([]);
     console.log(
-      `[s3-replicas] PATCHes per replica: ${cluster.replicas.map((_r, i) => cluster.requestLog(i, id).filter((e) => e.method === 'PATCH').length).join('/')}`,
+      `[s3-replicas] PATCHes per replica: ${requestsPerReplica(cluster, id, 'PATCH')
+        .map((lines) => lines.length)
+        .join('/')}`,
     );
-    for (const replica of cluster.replicas) await expectStoredOn(replica, id);
+    for (const replica of cluster.replicas) await expectStoredOn(replica, id, file);
     expect(await leftovers(moto, prefix)).toEqual(completeKeys(prefix, id));
   }, 60_000);
 
@@ -184,7 +149,7 @@ describe('two Ferry replicas sharing Redis and S3', () => {
         offset: file.size,
         length: file.size,
       });
-      await expectStoredOn(replica, id);
+      await expectStoredOn(replica, id, file);
     }
     expect(
       await eventually(
@@ -205,48 +170,28 @@ describe('two Ferry replicas sharing Redis and S3', () => {
     expect((await tusPatchFile(on(a, id), file.path, 0, 3 * MiB)).offset).toBe(3 * MiB);
 
     const key = `${prefix}uploads/${id}`;
-    const patch = httpRequest(
-      'PATCH',
-      on(a, id),
-      {
-        'Tus-Resumable': '1.0.0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Upload-Offset': String(3 * MiB),
-        'Content-Length': String(file.size - 3 * MiB),
+    const patch = stalledPatch(on(a, id), source, 3 * MiB, 4 * MiB + 12_345, (req) => openRequests.push(req));
+    await until(
+      'part 1 of the stalled PATCH in S3',
+      async () => {
+        const upload = (await moto.listMultipartUploads()).find((u) => u.key === key);
+        return upload !== undefined && (await partsOf(moto, key, upload.uploadId)).some((p) => p.number === 1);
       },
-      (req) => {
-        openRequests.push(req);
-        req.write(source.subarray(3 * MiB, 7 * MiB + 12_345));
-      },
-    ).catch((error: unknown) => error as Error);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const upload = (await moto.listMultipartUploads()).find((u) => u.key === key);
-      if (upload && (await partsOf(moto, key, upload.uploadId)).some((p) => p.number === 1)) break;
-      if (Date.now() > deadline) throw new Error(`part 1 never reached S3\n${a.logs().slice(-3000)}`);
-      await sleep(50);
-    }
+      (inS3) => inS3,
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${a.logs().slice(-3000)}`);
+    });
     await a.kill();
     const killedAt = Date.now();
     expect(await patch, 'the PATCH on the killed replica got no answer').toBeInstanceOf(Error);
 
     // The dead replica's lock is still in Redis: B's HEAD waits for it to expire (TTL 10 s).
-    const head = await tusHead(on(b, id));
-    const waitedMs = Date.now() - killedAt;
-    expect(head.status, head.response.body).toBe(200);
-    expect(waitedMs, `HEAD answered ${waitedMs} ms after the kill`).toBeLessThan(15_000);
-    const offset = head.offset!;
+    const { offset, waitedMs } = await headAfterLockExpiry(on(b, id), killedAt);
     expect(offset).toBeGreaterThanOrEqual(3 * MiB);
     expect(offset).toBeLessThanOrEqual(7 * MiB + 12_345);
     console.log(`[s3-replicas] after SIGKILL: HEAD answered after ${waitedMs} ms, offset ${offset}`);
 
-    const { url: resumed } = await tusUpload(createReadStream(file.path), {
-      uploadUrl: on(cluster, id),
-      chunkSize: 2 * MiB,
-      retryDelays: RETRY_DELAYS,
-    });
-    expect(resumed).toBe(on(cluster, id));
-    expect(cluster.proxy.refusalsPerTarget()[0]).toBeGreaterThanOrEqual(1);
+    await resumeSkippingDeadReplica0(cluster, id, file, 2 * MiB);
     const served = await eventually(
       () => cluster.replicasThatServed(id, 'PATCH', 204),
       (replicas) => replicas.includes(1),
@@ -254,7 +199,7 @@ describe('two Ferry replicas sharing Redis and S3', () => {
     // Replica 0 served only the PATCH before the kill; everything after it went to replica 1.
     expect(served, logsFor(cluster, id)).toEqual([0, 1]);
     expect(cluster.requestLog(0, id).filter((e) => e.method === 'PATCH' && e.status === 204)).toHaveLength(1);
-    await expectStoredOn(b, id);
+    await expectStoredOn(b, id, file);
     expect(await moto.listKeys(prefix)).toEqual(completeKeys(prefix, id));
     // The multipart upload the killed replica had started is not recorded anywhere (see the
     // crash tests in s3-storage.test.ts); report it here without failing this test for it.

@@ -29,6 +29,7 @@ import { startGatedS3Proxy, type GatedS3Proxy } from '../helpers/gated-s3-proxy.
 import { spoolFiles } from '../helpers/spool-files.js';
 import { startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
 import {
+  completeKeys,
   getHashed,
   leftovers,
   openMultipartKeys,
@@ -37,12 +38,16 @@ import {
   snapshot,
   type BucketSnapshot,
 } from '../helpers/s3-inspect.js';
+import { sleep, until } from '../helpers/poll.js';
 import {
   httpRequest,
+  patchHeaders,
+  stalledPatch,
   tusCreate,
   tusHead,
   tusPatchFile,
   tusUpload,
+  uploadChecksum,
   uploadId,
   type RawResponse,
 } from '../helpers/tus.js';
@@ -139,13 +144,6 @@ async function startS3Ferry(name: string, extra: Record<string, string> = {}): P
 
 const uploadUrl = (f: FerryProcess, id: string): string => `${f.url}/files/${id}`;
 
-/** The three keys a complete upload keeps under the prefix. */
-const completeKeys = (prefix: string, id: string): string[] => [
-  `${prefix}uploads/${id}`,
-  `${prefix}uploads/${id}.blob.json`,
-  `${prefix}uploads/${id}.json`,
-];
-
 async function expectStored(f: FerryProcess, id: string, file: RandomFile): Promise<void> {
   expect(await sha256AndSizeOfUrl(uploadUrl(f, id)), `GET /files/${id}`).toEqual({
     sha256: file.sha256,
@@ -162,67 +160,19 @@ async function expectAssembled(prefix: string, id: string, size: number): Promis
   return { etag: head.ETag ?? '' };
 }
 
-function sha1(data: Buffer): string {
-  return `sha1 ${createHash('sha1').update(data).digest('base64')}`;
-}
-
 function patchBuffer(
   url: string,
   offset: number,
   data: Buffer,
   extra: Record<string, string> = {},
 ): Promise<RawResponse> {
-  return httpRequest(
-    'PATCH',
-    url,
-    {
-      'Tus-Resumable': '1.0.0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Upload-Offset': String(offset),
-      'Content-Length': String(data.length),
-      ...extra,
-    },
-    data,
-  );
+  return httpRequest('PATCH', url, patchHeaders(offset, data.length, extra), data);
 }
 
 /** Whether `req` (path style) goes to an upload's final key; with `uploadId` in the query or without. */
 function isFinalKey(req: IncomingMessage, key: RegExp, withUploadId: boolean): boolean {
   const [path = '', query = ''] = (req.url ?? '').split('?');
   return key.test(path) && /(^|&)uploadId=/.test(query) === withUploadId && !/(^|&)partNumber=/.test(query);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await sleep(50);
-  }
-}
-
-/**
- * A PATCH that announces all of `source` from `offset` (Content-Length), writes `sendBytes` of it
- * and then stalls, holding the upload's lock, until the test kills Ferry or destroys the request.
- */
-function stalledPatch(url: string, source: Buffer, offset: number, sendBytes: number): Promise<RawResponse | Error> {
-  return httpRequest(
-    'PATCH',
-    url,
-    {
-      'Tus-Resumable': '1.0.0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Upload-Offset': String(offset),
-      'Content-Length': String(source.length - offset),
-    },
-    (req) => {
-      openRequests.push(req);
-      req.write(source.subarray(offset, offset + sendBytes));
-    },
-  ).catch((error: unknown) => error as Error);
 }
 
 /**
@@ -240,7 +190,7 @@ async function crashMidPatchAfterAPart(
   const { url } = await tusCreate(f.url, file.size);
   const id = uploadId(url);
   const key = `${f.prefix}uploads/${id}`;
-  const patch = stalledPatch(url, source, 0, 7 * MiB);
+  const patch = stalledPatch(url, source, 0, 7 * MiB, (req) => openRequests.push(req));
   const open = await until(
     'part 1 of the stalled PATCH in S3',
     async () => {
@@ -383,17 +333,19 @@ describe('Ferry on S3: sizes around the 5 MiB part boundary', () => {
     const chunk = source.subarray(6 * MiB, 11 * MiB);
     const corrupted = Buffer.from(chunk);
     corrupted[1234] = corrupted[1234]! ^ 0xff;
-    const refused = await patchBuffer(url, 6 * MiB, corrupted, { 'Upload-Checksum': sha1(chunk) });
+    const refused = await patchBuffer(url, 6 * MiB, corrupted, { 'Upload-Checksum': uploadChecksum('sha1', chunk) });
     expect(refused.status, refused.body).toBe(460);
     expect((await tusHead(url)).offset).toBe(6 * MiB);
     expect(await snapshot(moto, `${ferry.prefix}uploads/${id}`)).toEqual(before);
     expect(await spoolFiles(ferry.tempDir)).toEqual([]);
 
-    const accepted = await patchBuffer(url, 6 * MiB, chunk, { 'Upload-Checksum': sha1(chunk) });
+    const accepted = await patchBuffer(url, 6 * MiB, chunk, { 'Upload-Checksum': uploadChecksum('sha1', chunk) });
     expect(accepted.status, accepted.body).toBe(204);
     expect(accepted.headers['upload-offset']).toBe(String(11 * MiB));
     const rest = source.subarray(11 * MiB);
-    expect((await patchBuffer(url, 11 * MiB, rest, { 'Upload-Checksum': sha1(rest) })).status).toBe(204);
+    expect((await patchBuffer(url, 11 * MiB, rest, { 'Upload-Checksum': uploadChecksum('sha1', rest) })).status).toBe(
+      204,
+    );
     await expectStored(ferry, id, medium);
     await expectAssembled(ferry.prefix, id, medium.size);
   }, 30_000);

@@ -7,16 +7,15 @@
  * prefix holds no tail object and no open multipart upload.
  */
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { Upload } from 'tus-js-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFerries, startFerry, type FerryProcess } from '../helpers/ferry-process.js';
-import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
-import { startLossyProxy, uniformCut, type LossyProxy, type LossyProxyOptions } from '../helpers/lossy-proxy.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256AndSizeOfUrl } from '../helpers/files.js';
+import { spareCreationPost, type LossyProxyOptions } from '../helpers/lossy-proxy.js';
+import { cutsReport, tusUploadWithRetries, useLossyRig, withoutFunctions } from '../helpers/lossy-rig.js';
 import { startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
-import { openMultipartKeys, s3Env } from '../helpers/s3-inspect.js';
-import { tusHead, tusUpload, uploadId } from '../helpers/tus.js';
+import { completeKeys, openMultipartKeys, s3Env } from '../helpers/s3-inspect.js';
+import { tusHead, uploadId } from '../helpers/tus.js';
 
 type UploadInput = ConstructorParameters<typeof Upload>[0];
 type UploadOptions = ConstructorParameters<typeof Upload>[1];
@@ -25,31 +24,17 @@ const MiB = 1024 * 1024;
 // About 24 MiB, not a multiple of the part size, of any chunk size, or of 4.
 const SIZE = 24 * MiB + 12_345;
 const PREFIX = `e2e-lossy-${process.pid}`;
-// Reset by tus-js-client whenever an attempt made progress, so an upload survives any number of cuts.
-const RETRY_DELAYS = [0, 100, 200, 500, 1000, 1000, 2000];
 
 let moto: MotoServer;
-let ferry: FerryProcess;
-let file: RandomFile;
-let bytes: Buffer;
-let proxy: LossyProxy | undefined;
-
+// Registered before the rig's hooks: moto starts before the rig's Ferry and stops after it.
 beforeAll(async () => {
   moto = await startMoto();
-  [file, ferry] = await Promise.all([
-    randomFile(SIZE),
-    startFerry({ env: s3Env(moto, PREFIX, { FERRY_S3_PART_SIZE: '5MiB' }) }),
-  ]);
-  bytes = await readFile(file.path);
 }, 60_000);
-afterEach(async () => {
-  await proxy?.close();
-  proxy = undefined;
-});
-afterAll(async () => {
-  await cleanupFerries();
-  await stopAllMoto();
-  await cleanupTempFiles();
+afterAll(stopAllMoto);
+const rig = useLossyRig(SIZE, {
+  ferry: () => ({ env: s3Env(moto, PREFIX, { FERRY_S3_PART_SIZE: '5MiB' }) }),
+  readBytes: true,
+  timeoutMs: 60_000,
 });
 
 interface Sent {
@@ -68,47 +53,37 @@ async function uploadThroughCuttingProxy(
   options: UploadOptions,
   cutAfterBytes?: LossyProxyOptions['cutAfterBytes'],
 ): Promise<{ id: string; sent: Sent[]; created: { status: number; offset: string | undefined }[] }> {
-  const p = (proxy = await startLossyProxy({
-    targetPort: ferry.port,
+  const { ferry, file } = rig;
+  const p = await rig.startProxy({
     maxCuts: 20,
     ...(cutAfterBytes ? { cutAfterBytes } : {}),
-  }));
+  });
   const sent: Sent[] = [];
   const created: { status: number; offset: string | undefined }[] = [];
-  const retries: string[] = [];
-  const { url } = await tusUpload(input, {
-    endpoint: `${p.url}/files/`,
-    retryDelays: RETRY_DELAYS,
-    metadata: { filename: 's3-lossy.bin', filetype: 'application/octet-stream' },
-    ...options,
-    onBeforeRequest: (req) => {
-      sent.push({
-        method: req.getMethod(),
-        concat: req.getHeader('Upload-Concat'),
-        deferLength: req.getHeader('Upload-Defer-Length'),
-        uploadLength: req.getHeader('Upload-Length'),
-      });
+  const { url, retries } = await tusUploadWithRetries(
+    input,
+    {
+      endpoint: `${p.url}/files/`,
+      metadata: { filename: 's3-lossy.bin', filetype: 'application/octet-stream' },
+      ...options,
+      onBeforeRequest: (req) => {
+        sent.push({
+          method: req.getMethod(),
+          concat: req.getHeader('Upload-Concat'),
+          deferLength: req.getHeader('Upload-Defer-Length'),
+          uploadLength: req.getHeader('Upload-Length'),
+        });
+      },
+      onAfterResponse: (req, res) => {
+        if (req.getMethod() === 'POST')
+          created.push({ status: res.getStatus(), offset: res.getHeader('Upload-Offset') });
+      },
     },
-    onAfterResponse: (req, res) => {
-      if (req.getMethod() === 'POST') created.push({ status: res.getStatus(), offset: res.getHeader('Upload-Offset') });
-    },
-    onShouldRetry: (err, attempt) => {
-      const status = err.originalResponse?.getStatus() ?? 0;
-      retries.push(`attempt ${attempt}: ${status || 'network'} ${err.message.split('\n')[0]}`);
-      // tus-js-client's default rule: retry network errors, 5xx, 409 and 423
-      return status === 0 || status >= 500 || status === 409 || status === 423;
-    },
-  }).catch((err: unknown) => {
-    throw new Error(
-      `upload failed (proxy seed ${p.seed}, ${p.cuts()} cuts); retries:\n${retries.join('\n')}\n` +
-        `${String(err)}\n--- ferry logs ---\n${ferry.logs().slice(-4000)}`,
-    );
-  });
-  const seed = `proxy seed ${p.seed}`;
-  console.log(
-    `[s3-lossy] ${JSON.stringify(withoutFunctions(options))}: ${p.cuts()} cuts over ${p.connections()} connections, ` +
-      `${p.bytesUp()} bytes forwarded for a ${SIZE}-byte file, ${retries.length} retries`,
+    ferry,
+    p,
   );
+  const seed = `proxy seed ${p.seed}`;
+  console.log(`[s3-lossy] ${JSON.stringify(withoutFunctions(options))}: ${cutsReport(p, SIZE, retries)}`);
   expect(p.cuts(), seed).toBeGreaterThanOrEqual(1);
   expect(url.startsWith(`${p.url}/files/`), seed).toBe(true);
 
@@ -120,11 +95,7 @@ async function uploadThroughCuttingProxy(
 
   // Complete means assembled: the object and its two records; no tail left, no multipart upload open.
   const keys = await moto.listKeys(`${PREFIX}/uploads/${id}`);
-  expect(keys, seed).toEqual([
-    `${PREFIX}/uploads/${id}`,
-    `${PREFIX}/uploads/${id}.blob.json`,
-    `${PREFIX}/uploads/${id}.json`,
-  ]);
+  expect(keys, seed).toEqual(completeKeys(`${PREFIX}/`, id));
   expect(
     (await moto.listKeys(`${PREFIX}/`)).filter((k) => k.includes('.tail.')),
     seed,
@@ -133,42 +104,28 @@ async function uploadThroughCuttingProxy(
   return { id, sent, created };
 }
 
-function withoutFunctions(options: UploadOptions): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => typeof v !== 'function'));
-}
-
-/**
- * A creation POST cut mid-body leaves tus-js-client without an upload URL, so it can only start
- * over, and it gives up after its retries without progress. So connection #1 (the POST's) is cut
- * only after the POST's first chunk, during the PATCH that follows it on the same connection.
- */
-const spareCreationPost =
-  (chunk: number): NonNullable<LossyProxyOptions['cutAfterBytes']> =>
-  (rng, n) =>
-    (n === 1 ? chunk + 16 * 1024 : 0) + uniformCut(256 * 1024, 4 * MiB)(rng, n);
-
 describe('tus-js-client → connection-cutting proxy (256 KiB–4 MiB) → Ferry on S3 (5 MiB parts)', () => {
   it('a 24 MiB upload in one request (no chunkSize) resumes after every cut, the stored object matches the source sha256, and no tail object or open multipart upload is left', async () => {
-    await uploadThroughCuttingProxy(createReadStream(file.path), {});
+    await uploadThroughCuttingProxy(createReadStream(rig.file.path), {});
   }, 60_000);
 
   it('a 24 MiB upload in 3 MiB chunks (smaller than S3’s 5 MiB minimum part, so parts are filled across PATCHes) resumes after every cut and the stored object matches the source sha256', async () => {
-    const { sent } = await uploadThroughCuttingProxy(createReadStream(file.path), { chunkSize: 3 * MiB });
+    const { sent } = await uploadThroughCuttingProxy(createReadStream(rig.file.path), { chunkSize: 3 * MiB });
     expect(sent.filter((r) => r.method === 'PATCH').length).toBeGreaterThanOrEqual(Math.ceil(SIZE / (3 * MiB)));
   }, 60_000);
 
   it('parallelUploads: 4 (four partial uploads of ~6 MiB joined by concatenation in S3) resumes after every cut and the final upload matches the source sha256', async () => {
-    const { id, sent } = await uploadThroughCuttingProxy(bytes, { parallelUploads: 4 });
+    const { id, sent } = await uploadThroughCuttingProxy(rig.bytes, { parallelUploads: 4 });
     const finals = sent.filter((r) => r.concat?.startsWith('final;'));
     expect(finals.length).toBeGreaterThanOrEqual(1);
-    const head = await tusHead(`${ferry.url}/files/${id}`);
+    const head = await tusHead(`${rig.ferry.url}/files/${id}`);
     const partIds = String(head.response.headers['upload-concat'])
       .replace(/^final;/, '')
       .split(' ')
       .map((path) => path.split('/').pop()!);
     expect(partIds).toHaveLength(4);
     for (const partId of partIds) {
-      const part = await tusHead(`${ferry.url}/files/${partId}`);
+      const part = await tusHead(`${rig.ferry.url}/files/${partId}`);
       expect(part.status).toBe(200);
       expect(part.offset).toBe(part.length);
       expect(await moto.listKeys(`${PREFIX}/uploads/${partId}`)).toHaveLength(3);
@@ -178,7 +135,7 @@ describe('tus-js-client → connection-cutting proxy (256 KiB–4 MiB) → Ferry
   it('uploadLengthDeferred from a plain stream in 4 MiB chunks creates with Upload-Defer-Length: 1, declares the length on a later PATCH, resumes after every cut, and the stored object matches the source sha256', async () => {
     // tus-js-client needs a non-file Readable for uploadLengthDeferred: with an fs.ReadStream it
     // sends a full chunkSize Content-Length for the short last chunk and hangs.
-    const { sent } = await uploadThroughCuttingProxy(createReadStream(file.path).pipe(new PassThrough()), {
+    const { sent } = await uploadThroughCuttingProxy(createReadStream(rig.file.path).pipe(new PassThrough()), {
       uploadLengthDeferred: true,
       chunkSize: 4 * MiB,
     });
@@ -190,7 +147,7 @@ describe('tus-js-client → connection-cutting proxy (256 KiB–4 MiB) → Ferry
 
   it('uploadDataDuringCreation stores the first 4 MiB chunk with the creation POST (201, Upload-Offset 4 MiB), resumes after every later cut, and the stored object matches the source sha256', async () => {
     const { created } = await uploadThroughCuttingProxy(
-      createReadStream(file.path),
+      createReadStream(rig.file.path),
       { uploadDataDuringCreation: true, chunkSize: 4 * MiB },
       spareCreationPost(4 * MiB),
     );

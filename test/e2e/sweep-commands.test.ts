@@ -8,11 +8,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FERRY_CLI, cleanupFerries, startFerry } from '../helpers/ferry-process.js';
+import { sleep } from '../helpers/poll.js';
 import { tusCreate, tusHead, uploadId } from '../helpers/tus.js';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 afterEach(cleanupFerries);
 
 describe('expiry sweeps from the command line', () => {

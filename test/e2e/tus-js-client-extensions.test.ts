@@ -7,14 +7,13 @@
  * not through the proxy) must hash to the source's sha256.
  */
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { Upload } from 'tus-js-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFerries, startFerry, type FerryProcess } from '../helpers/ferry-process.js';
-import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
-import { startLossyProxy, uniformCut, type LossyProxy, type LossyProxyOptions } from '../helpers/lossy-proxy.js';
-import { tusHead, tusUpload, uploadId } from '../helpers/tus.js';
+import { describe, expect, it } from 'vitest';
+import { sha256AndSizeOfUrl } from '../helpers/files.js';
+import { spareCreationPost, type LossyProxy, type LossyProxyOptions } from '../helpers/lossy-proxy.js';
+import { cutsReport, tusUploadWithRetries, useLossyRig, withoutFunctions } from '../helpers/lossy-rig.js';
+import { tusHead, uploadId } from '../helpers/tus.js';
 
 type UploadInput = ConstructorParameters<typeof Upload>[0];
 type UploadOptions = ConstructorParameters<typeof Upload>[1];
@@ -23,26 +22,8 @@ const MiB = 1024 * 1024;
 // Not a multiple of 4 or of any chunk size: the last partial and the last chunk are the odd ones.
 const SIZE = 32 * MiB + 12_345;
 const PARTS = 4;
-// Reset by tus-js-client whenever an attempt made progress, so an upload survives any number of cuts.
-const RETRY_DELAYS = [0, 100, 200, 500, 1000, 1000, 2000];
 
-let ferry: FerryProcess;
-let file: RandomFile;
-let bytes: Buffer;
-let proxy: LossyProxy | undefined;
-
-beforeAll(async () => {
-  [file, ferry] = await Promise.all([randomFile(SIZE), startFerry()]);
-  bytes = await readFile(file.path);
-}, 30_000);
-afterEach(async () => {
-  await proxy?.close();
-  proxy = undefined;
-});
-afterAll(async () => {
-  await cleanupFerries();
-  await cleanupTempFiles();
-});
+const rig = useLossyRig(SIZE, { readBytes: true });
 
 /** What tus-js-client sent, as seen by its `onBeforeRequest` hook (partial uploads included). */
 interface SentRequest {
@@ -84,11 +65,11 @@ interface Outcome {
  * Ferry serves exactly the source bytes. Resolves with what was sent and received.
  */
 async function upload(input: () => UploadInput, options: UploadOptions, route: Route): Promise<Outcome> {
+  const { ferry, file } = rig;
   let endpoint = `${ferry.url}/files/`;
   let p: LossyProxy | undefined;
   if (route.lossy) {
-    p = proxy = await startLossyProxy({
-      targetPort: ferry.port,
+    p = await rig.startProxy({
       maxCuts: route.maxCuts ?? 16,
       ...(route.cutAfterBytes ? { cutAfterBytes: route.cutAfterBytes } : {}),
     });
@@ -96,51 +77,40 @@ async function upload(input: () => UploadInput, options: UploadOptions, route: R
   }
   const sent: SentRequest[] = [];
   const received: Received[] = [];
-  const retries: string[] = [];
-  const { url } = await tusUpload(input(), {
-    endpoint,
-    retryDelays: RETRY_DELAYS,
-    metadata: { filename: 'extensions.bin', filetype: 'application/octet-stream' },
-    ...options,
-    onBeforeRequest: (req) => {
-      sent.push({
-        method: req.getMethod(),
-        url: req.getURL(),
-        override: req.getHeader('X-HTTP-Method-Override'),
-        concat: req.getHeader('Upload-Concat'),
-        uploadOffset: req.getHeader('Upload-Offset'),
-        uploadLength: req.getHeader('Upload-Length'),
-        deferLength: req.getHeader('Upload-Defer-Length'),
-      });
+  const { url, retries } = await tusUploadWithRetries(
+    input(),
+    {
+      endpoint,
+      metadata: { filename: 'extensions.bin', filetype: 'application/octet-stream' },
+      ...options,
+      onBeforeRequest: (req) => {
+        sent.push({
+          method: req.getMethod(),
+          url: req.getURL(),
+          override: req.getHeader('X-HTTP-Method-Override'),
+          concat: req.getHeader('Upload-Concat'),
+          uploadOffset: req.getHeader('Upload-Offset'),
+          uploadLength: req.getHeader('Upload-Length'),
+          deferLength: req.getHeader('Upload-Defer-Length'),
+        });
+      },
+      onAfterResponse: (req, res) => {
+        received.push({
+          method: req.getMethod(),
+          override: req.getHeader('X-HTTP-Method-Override'),
+          status: res.getStatus(),
+          location: res.getHeader('Location'),
+          uploadOffset: res.getHeader('Upload-Offset'),
+        });
+      },
     },
-    onAfterResponse: (req, res) => {
-      received.push({
-        method: req.getMethod(),
-        override: req.getHeader('X-HTTP-Method-Override'),
-        status: res.getStatus(),
-        location: res.getHeader('Location'),
-        uploadOffset: res.getHeader('Upload-Offset'),
-      });
-    },
-    onShouldRetry: (err, attempt) => {
-      const status = err.originalResponse?.getStatus() ?? 0;
-      retries.push(`attempt ${attempt}: ${status || 'network'} ${err.message.split('\n')[0]}`);
-      // tus-js-client's default rule: retry network errors, 5xx, 409 and 423
-      return status === 0 || status >= 500 || status === 409 || status === 423;
-    },
-  }).catch((err: unknown) => {
-    throw new Error(
-      `upload failed${p ? ` (proxy seed ${p.seed}, ${p.cuts()} cuts)` : ''}; retries:\n${retries.join('\n')}\n` +
-        `${String(err)}\n--- ferry logs ---\n${ferry.logs().slice(-4000)}`,
-    );
-  });
+    ferry,
+    p,
+  );
 
   const seed = p ? `proxy seed ${p.seed}` : 'direct';
   if (p) {
-    console.log(
-      `[extensions] ${JSON.stringify(withoutFunctions(options))}: ${p.cuts()} cuts over ${p.connections()} ` +
-        `connections, ${p.bytesUp()} bytes forwarded for a ${SIZE}-byte file, ${retries.length} retries`,
-    );
+    console.log(`[extensions] ${JSON.stringify(withoutFunctions(options))}: ${cutsReport(p, SIZE, retries)}`);
     expect(p.cuts(), seed).toBeGreaterThanOrEqual(1);
     expect(url.startsWith(`${p.url}/files/`), seed).toBe(true);
   } else {
@@ -150,10 +120,6 @@ async function upload(input: () => UploadInput, options: UploadOptions, route: R
   // Verify directly against Ferry, not through the proxy.
   expect(await sha256AndSizeOfUrl(`${ferry.url}/files/${id}`), seed).toEqual({ sha256: file.sha256, bytes: SIZE });
   return { url, id, sent, received, cuts: p?.cuts() ?? 0 };
-}
-
-function withoutFunctions(options: UploadOptions): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => typeof v !== 'function'));
 }
 
 /**
@@ -172,7 +138,7 @@ async function expectFinalOfFourPartials(outcome: Outcome): Promise<void> {
   const partialPosts = outcome.sent.filter((r) => r.method === 'POST' && r.concat === 'partial' && !r.override);
   expect(partialPosts.length).toBeGreaterThanOrEqual(PARTS);
 
-  const final = await tusHead(`${ferry.url}/files/${outcome.id}`);
+  const final = await tusHead(`${rig.ferry.url}/files/${outcome.id}`);
   expect(final.status).toBe(200);
   expect(final.response.headers['upload-concat']).toBe(`final;${partIds.map((id) => `/files/${id}`).join(' ')}`);
   expect(final.length).toBe(SIZE);
@@ -182,7 +148,7 @@ async function expectFinalOfFourPartials(outcome: Outcome): Promise<void> {
   const expectedLengths = [quarter, quarter, quarter, SIZE - 3 * quarter];
   const lengths: number[] = [];
   for (const id of partIds) {
-    const part = await tusHead(`${ferry.url}/files/${id}`);
+    const part = await tusHead(`${rig.ferry.url}/files/${id}`);
     expect(part.status).toBe(200);
     expect(part.response.headers['upload-concat']).toBe('partial');
     expect(part.offset).toBe(part.length);
@@ -222,21 +188,11 @@ function expectPatchesOverridden(outcome: Outcome, chunkSize: number): void {
   }
 }
 
-const buffer = (): UploadInput => bytes;
-const fileStream = (): UploadInput => createReadStream(file.path);
+const buffer = (): UploadInput => rig.bytes;
+const fileStream = (): UploadInput => createReadStream(rig.file.path);
 // tus-js-client needs a non-file Readable for uploadLengthDeferred: with an fs.ReadStream it sends
 // a full chunkSize Content-Length for the short last chunk and hangs.
-const plainStream = (): UploadInput => createReadStream(file.path).pipe(new PassThrough());
-
-/**
- * A creation POST cut mid-body leaves tus-js-client without an upload URL, so it can only start
- * over, and it gives up after its retries without progress. So connection #1 (the POST's) is cut
- * only after the POST's first chunk, during the PATCH that follows it on the same connection.
- */
-const spareCreationPost =
-  (chunk: number): NonNullable<LossyProxyOptions['cutAfterBytes']> =>
-  (rng, n) =>
-    (n === 1 ? chunk + 16 * 1024 : 0) + uniformCut(256 * 1024, 4 * MiB)(rng, n);
+const plainStream = (): UploadInput => createReadStream(rig.file.path).pipe(new PassThrough());
 
 for (const lossy of [false, true]) {
   const how = lossy ? 'through a proxy that cuts connections at random points (256 KiB–4 MiB)' : 'directly to Ferry';
@@ -273,7 +229,7 @@ for (const lossy of [false, true]) {
       );
       expectPatchesOverridden(outcome, 4 * MiB);
       expect(outcome.sent.some((r) => r.override === 'PATCH' && r.uploadLength === String(SIZE))).toBe(true);
-      const head = await tusHead(`${ferry.url}/files/${outcome.id}`);
+      const head = await tusHead(`${rig.ferry.url}/files/${outcome.id}`);
       expect({ length: head.length, offset: head.offset }).toEqual({ length: SIZE, offset: SIZE });
     });
 
@@ -295,7 +251,7 @@ for (const lossy of [false, true]) {
       expect(creation?.deferLength).toBe('1');
       expect(creation?.uploadLength).toBeUndefined();
       expect(outcome.sent.some((r) => r.method === 'PATCH' && r.uploadLength === String(SIZE))).toBe(true);
-      const head = await tusHead(`${ferry.url}/files/${outcome.id}`);
+      const head = await tusHead(`${rig.ferry.url}/files/${outcome.id}`);
       expect({ length: head.length, offset: head.offset }).toEqual({ length: SIZE, offset: SIZE });
     });
   });

@@ -5,32 +5,16 @@
 import { createReadStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Upload } from 'tus-js-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupFerries, startFerry, type FerryProcess } from '../helpers/ferry-process.js';
-import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
-import { startLossyProxy, uniformCut, type LossyProxy, type LossyProxyOptions } from '../helpers/lossy-proxy.js';
-import { tusUpload, uploadId } from '../helpers/tus.js';
+import { describe, expect, it } from 'vitest';
+import { sha256AndSizeOfUrl } from '../helpers/files.js';
+import { spareCreationPost, type LossyProxyOptions } from '../helpers/lossy-proxy.js';
+import { cutsReport, tusUploadWithRetries, useLossyRig } from '../helpers/lossy-rig.js';
+import { uploadId } from '../helpers/tus.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 40 * MiB;
-// Reset by tus-js-client whenever an attempt made progress, so this survives any number of cuts.
-const RETRY_DELAYS = [0, 100, 200, 500, 1000, 1000, 2000];
 
-let ferry: FerryProcess;
-let file: RandomFile;
-let proxy: LossyProxy | undefined;
-
-beforeAll(async () => {
-  [file, ferry] = await Promise.all([randomFile(SIZE), startFerry()]);
-}, 30_000);
-afterEach(async () => {
-  await proxy?.close();
-  proxy = undefined;
-});
-afterAll(async () => {
-  await cleanupFerries();
-  await cleanupTempFiles();
-});
+const rig = useLossyRig(SIZE);
 
 type Extra = Pick<ConstructorParameters<typeof Upload>[1], 'uploadDataDuringCreation' | 'uploadLengthDeferred'>;
 
@@ -39,41 +23,29 @@ async function uploadThroughCuttingProxy(
   extra: Extra = {},
   how: { input?: () => Readable; cutAfterBytes?: LossyProxyOptions['cutAfterBytes'] } = {},
 ): Promise<void> {
-  proxy = await startLossyProxy({
-    targetPort: ferry.port,
+  const { ferry, file } = rig;
+  const p = await rig.startProxy({
     maxCuts: 20,
     ...(how.cutAfterBytes ? { cutAfterBytes: how.cutAfterBytes } : {}),
   });
-  const p = proxy;
   const locations: string[] = [];
-  const retries: string[] = [];
-  const { url } = await tusUpload(how.input?.() ?? createReadStream(file.path), {
-    endpoint: `${p.url}/files/`,
-    ...(chunkSize !== undefined ? { chunkSize } : {}),
-    ...extra,
-    retryDelays: RETRY_DELAYS,
-    metadata: { filename: 'lossy.bin', filetype: 'application/octet-stream' },
-    onAfterResponse: (req, res) => {
-      const loc = res.getHeader('Location');
-      if (req.getMethod() === 'POST' && loc) locations.push(loc);
+  const { url, retries } = await tusUploadWithRetries(
+    how.input?.() ?? createReadStream(file.path),
+    {
+      endpoint: `${p.url}/files/`,
+      ...(chunkSize !== undefined ? { chunkSize } : {}),
+      ...extra,
+      metadata: { filename: 'lossy.bin', filetype: 'application/octet-stream' },
+      onAfterResponse: (req, res) => {
+        const loc = res.getHeader('Location');
+        if (req.getMethod() === 'POST' && loc) locations.push(loc);
+      },
     },
-    onShouldRetry: (err, attempt) => {
-      const status = err.originalResponse?.getStatus() ?? 0;
-      retries.push(`attempt ${attempt}: ${status || 'network'} ${err.message.split('\n')[0]}`);
-      // tus-js-client's default rule: retry network errors, 5xx, 409 and 423
-      return status === 0 || status >= 500 || status === 409 || status === 423;
-    },
-  }).catch((err: unknown) => {
-    throw new Error(
-      `upload failed (proxy seed ${p.seed}, ${p.cuts()} cuts); retries:\n${retries.join('\n')}\n` +
-        `${String(err)}\n--- ferry logs ---\n${ferry.logs().slice(-4000)}`,
-    );
-  });
-
-  console.log(
-    `[lossy] chunkSize ${chunkSize ?? 'none'} ${JSON.stringify(extra)}: ${p.cuts()} cuts over ${p.connections()} connections, ` +
-      `${p.bytesUp()} bytes forwarded for a ${SIZE}-byte file, ${retries.length} retries`,
+    ferry,
+    p,
   );
+
+  console.log(`[lossy] chunkSize ${chunkSize ?? 'none'} ${JSON.stringify(extra)}: ${cutsReport(p, SIZE, retries)}`);
   expect(p.cuts(), `proxy seed ${p.seed}`).toBeGreaterThanOrEqual(1);
   // Ferry derived Location from the Host header the proxy forwarded, so the client stayed on the proxy.
   expect(locations.length).toBeGreaterThanOrEqual(1);
@@ -107,9 +79,7 @@ describe('tus-js-client through a proxy that cuts connections at random points (
       uploadThroughCuttingProxy(
         4 * MiB,
         { uploadDataDuringCreation: true },
-        {
-          cutAfterBytes: (rng, n) => (n === 1 ? 4 * MiB + 16 * 1024 : 0) + uniformCut(256 * 1024, 4 * MiB)(rng, n),
-        },
+        { cutAfterBytes: spareCreationPost(4 * MiB) },
       ),
     60_000,
   );
@@ -123,7 +93,7 @@ describe('tus-js-client through a proxy that cuts connections at random points (
         4 * MiB,
         { uploadLengthDeferred: true },
         {
-          input: () => createReadStream(file.path).pipe(new PassThrough()),
+          input: () => createReadStream(rig.file.path).pipe(new PassThrough()),
         },
       ),
     60_000,

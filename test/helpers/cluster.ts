@@ -15,12 +15,20 @@
  * Later suites (S3, registry) pass their own settings through `env`; `dataDir` is still created and
  * shared (it is where disk-backed replicas keep bytes and durable records).
  */
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import { startFerry, type FerryProcess, type StartFerryOptions } from './ferry-process.js';
+import { sha256AndSizeOfUrl, type RandomFile } from './files.js';
+import { eventually } from './poll.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 import { startRoundRobinProxy, type RoundRobinProxy, type RoundRobinProxyOptions } from './round-robin-proxy.js';
+import { tusHead, tusUpload, uploadId } from './tus.js';
+
+/** tus-js-client `retryDelays` for uploads through a cluster (it resets its retry counter whenever an attempt made progress). */
+export const CLUSTER_RETRY_DELAYS = [100, 250, 500, 1000, 1000, 1500, 2000, 2000, 3000];
 
 export interface ClusterOptions {
   /** Number of Ferry replicas. Default 3. */
@@ -169,4 +177,95 @@ export async function cleanupClusters(): Promise<void> {
   const all = [...clusters];
   clusters.clear();
   await Promise.all(all.map((c) => c.stop()));
+}
+
+/** Each replica's `method` request lines for one upload, in replica order. */
+export function requestsPerReplica(cluster: Cluster, id: string, method: string): RequestLogEntry[][] {
+  return cluster.replicas.map((_r, i) => cluster.requestLog(i, id).filter((e) => e.method === method));
+}
+
+/** Each replica's request lines for one upload, for failure messages. */
+export function requestLogSummary(cluster: Cluster, id: string): string {
+  return cluster.replicas
+    .map((_r, i) => {
+      const lines = cluster.requestLog(i, id).map((e) => `  ${e.method} ${e.status} bytes=${e.bytes_received ?? '-'}`);
+      return `replica ${i}:\n${lines.join('\n')}`;
+    })
+    .join('\n');
+}
+
+/**
+ * tus-js-client uploads `file` through the cluster's proxy in 512 KiB chunks, recording (and refusing)
+ * every retry, checks that the upload URL is on the proxy, and waits until the replicas have logged a
+ * PATCH per chunk (request log lines are written just after the response). Resolves with the upload
+ * id, those PATCH lines and the retries.
+ */
+export async function uploadInChunksThroughCluster(
+  cluster: Cluster,
+  file: RandomFile,
+  filename: string,
+): Promise<{ id: string; patches: RequestLogEntry[]; retries: string[] }> {
+  const chunkSize = 512 * 1024;
+  const retries: string[] = [];
+  const { url } = await tusUpload(createReadStream(file.path), {
+    endpoint: `${cluster.url}/files/`,
+    chunkSize,
+    retryDelays: CLUSTER_RETRY_DELAYS,
+    metadata: { filename },
+    onShouldRetry: (err, attempt) => {
+      retries.push(`attempt ${attempt}: ${err.originalResponse?.getStatus() ?? 'network'} ${err.message}`);
+      return false;
+    },
+  });
+  expect(url.startsWith(`${cluster.url}/files/`)).toBe(true);
+  const id = uploadId(url);
+  const chunks = Math.ceil(file.size / chunkSize);
+  const patches = await eventually(
+    () => requestsPerReplica(cluster, id, 'PATCH').flat(),
+    (lines) => lines.length >= chunks,
+  );
+  return { id, patches, retries };
+}
+
+/**
+ * HEAD `url` on a live replica after the replica holding the upload's lock was SIGKILLed at `killedAt`:
+ * the dead replica's lock is still in Redis, so the HEAD waits for it to expire (TTL 10 s). Expects
+ * 200 within 15 s of the kill; resolves with the offset reported and how long that took.
+ */
+export async function headAfterLockExpiry(
+  url: string,
+  killedAt: number,
+): Promise<{ offset: number; waitedMs: number }> {
+  const head = await tusHead(url);
+  const waitedMs = Date.now() - killedAt;
+  expect(head.status, head.response.body).toBe(200);
+  expect(waitedMs, `HEAD answered ${waitedMs} ms after the kill`).toBeLessThan(15_000);
+  return { offset: head.offset!, waitedMs };
+}
+
+/**
+ * tus-js-client resumes upload `id` from `file` in `chunkSize` chunks through the cluster's proxy after
+ * replica 0 was killed: it finishes on the same upload URL, and the proxy refused at least one
+ * connection to the dead replica (the resume went through the live replicas only).
+ */
+export async function resumeSkippingDeadReplica0(
+  cluster: Cluster,
+  id: string,
+  file: RandomFile,
+  chunkSize: number,
+): Promise<void> {
+  const uploadUrl = `${cluster.url}/files/${id}`;
+  const { url: resumed } = await tusUpload(createReadStream(file.path), {
+    uploadUrl,
+    chunkSize,
+    retryDelays: CLUSTER_RETRY_DELAYS,
+  });
+  expect(resumed).toBe(uploadUrl);
+  expect(cluster.proxy.refusalsPerTarget()[0]).toBeGreaterThanOrEqual(1);
+}
+
+/** `GET /files/<id>` on `replica` serves exactly the bytes of `file`. */
+export async function expectStoredOn(replica: FerryProcess, id: string, file: RandomFile): Promise<void> {
+  const got = await sha256AndSizeOfUrl(`${replica.url}/files/${id}`);
+  expect(got, `GET /files/${id} on port ${replica.port}`).toEqual({ sha256: file.sha256, bytes: file.size });
 }

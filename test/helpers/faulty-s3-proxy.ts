@@ -4,8 +4,7 @@
  * `shouldFail` decides per request (method, path with query) which failure, if any, it gets.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { forwardHttp } from './forward-http.js';
+import { forwardHttp, listenOnLoopback } from './forward-http.js';
 
 export type InjectedFault = 'slow-down' | 'reset' | undefined;
 
@@ -42,15 +41,5 @@ export async function startFaultyS3Proxy(
     }
     forwardHttp(targetPort, req, res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    faults,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listenOnLoopback(server)), faults };
 }

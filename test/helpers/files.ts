@@ -8,7 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { get } from 'node:http';
+import { get, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -116,18 +116,28 @@ export function sha256AndSizeOfUrl(
         res.on('error', reject);
         return;
       }
-      const hash = createHash('sha256');
-      let bytes = 0;
-      res.on('data', (c: Buffer) => {
-        hash.update(c);
-        bytes += c.length;
-      });
-      res.on('end', () => {
-        if (!res.complete) reject(new Error(`GET ${url}: response ended early after ${bytes} bytes`));
-        else resolve({ sha256: hash.digest('hex'), bytes });
-      });
-      res.on('error', reject);
+      sha256OfResponse(url, res).then(resolve, reject);
     });
     req.on('error', reject);
+  });
+}
+
+/**
+ * SHA-256 (hex) and length of a response body as it streams in (whatever the status); rejects if the
+ * response ends before its body is complete. `url` is for the error message.
+ */
+export function sha256OfResponse(url: string, res: IncomingMessage): Promise<{ sha256: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    res.on('data', (c: Buffer) => {
+      hash.update(c);
+      bytes += c.length;
+    });
+    res.on('end', () => {
+      if (!res.complete) reject(new Error(`GET ${url}: response ended early after ${bytes} bytes`));
+      else resolve({ sha256: hash.digest('hex'), bytes });
+    });
+    res.on('error', reject);
   });
 }

@@ -10,8 +10,7 @@
  *   gate.dropHeld();            // its connection is closed; later requests all pass
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { forwardHttp } from './forward-http.js';
+import { forwardHttp, listenOnLoopback } from './forward-http.js';
 
 export interface GatedS3Proxy {
   readonly endpoint: string;
@@ -40,16 +39,5 @@ export async function startGatedS3Proxy(
     }
     forwardHttp(targetPort, req, res);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    held,
-    dropHeld: () => holding?.req.socket.destroy(),
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await listenOnLoopback(server)), held, dropHeld: () => holding?.req.socket.destroy() };
 }

@@ -35,6 +35,17 @@ export function uniformCut(min: number, max: number): (rng: () => number, connec
   return (rng) => min + Math.floor(rng() * (max - min + 1));
 }
 
+/**
+ * Cut policy for uploads with creation-with-upload: uniform in 256 KiB … 4 MiB, but connection #1 only
+ * after `chunk` + 16 KiB. A creation POST cut mid-body leaves tus-js-client without an upload URL, so it
+ * can only start over, and it gives up after its retries without progress; so connection #1 (the
+ * POST's) is cut only after the POST's first chunk, during the PATCH that follows it on the same
+ * connection.
+ */
+export function spareCreationPost(chunk: number): (rng: () => number, connection: number) => number {
+  return (rng, n) => (n === 1 ? chunk + 16 * 1024 : 0) + uniformCut(256 * 1024, 4 * 1024 * 1024)(rng, n);
+}
+
 export interface LossyProxyOptions {
   targetPort: number;
   /** Default 127.0.0.1. */

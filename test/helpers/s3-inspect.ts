@@ -6,14 +6,19 @@
  *   const before = await snapshot(moto, 'e2e-edge/');     // keys with ETags, open uploads with parts
  *   expect(await snapshot(moto, 'e2e-edge/')).toEqual(before);
  */
-import { createHash } from 'node:crypto';
 import { get } from 'node:http';
 import { ListObjectsV2Command, ListPartsCommand } from '@aws-sdk/client-s3';
+import { sha256OfResponse } from './files.js';
 import type { MotoServer } from './moto-server.js';
 
 /** `moto.env` with Ferry's key prefix (Ferry appends the `/`) and any extra settings. */
 export function s3Env(moto: MotoServer, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
   return { ...moto.env, FERRY_S3_PREFIX: prefix, ...extra };
+}
+
+/** The three keys a complete upload keeps under `prefix` (ending in `/`): the object and its two records. */
+export function completeKeys(prefix: string, id: string): string[] {
+  return [`${prefix}uploads/${id}`, `${prefix}uploads/${id}.blob.json`, `${prefix}uploads/${id}.json`];
 }
 
 /** Every object key under `prefix` and every open multipart upload whose key starts with it (`multipart:<key>`). */
@@ -74,17 +79,10 @@ export function getHashed(
 ): Promise<{ status: number; headers: import('node:http').IncomingHttpHeaders; sha256: string; bytes: number }> {
   return new Promise((resolve, reject) => {
     const req = get(url, { headers, agent: false }, (res) => {
-      const hash = createHash('sha256');
-      let bytes = 0;
-      res.on('data', (c: Buffer) => {
-        hash.update(c);
-        bytes += c.length;
-      });
-      res.on('end', () => {
-        if (!res.complete) reject(new Error(`GET ${url}: response ended early after ${bytes} bytes`));
-        else resolve({ status: res.statusCode ?? 0, headers: res.headers, sha256: hash.digest('hex'), bytes });
-      });
-      res.on('error', reject);
+      sha256OfResponse(url, res).then(
+        (body) => resolve({ status: res.statusCode ?? 0, headers: res.headers, ...body }),
+        reject,
+      );
     });
     req.on('error', reject);
   });

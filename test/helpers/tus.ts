@@ -7,8 +7,10 @@
  *   await tusPatchFile(url, file.path, offset);              // PATCH the rest of a file
  *   const { url } = await tusUpload(createReadStream(p), { endpoint: `${ferry.url}/files/` });
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
+import { crc32c } from '@node-rs/crc32';
 import { Upload } from 'tus-js-client';
 
 type UploadInput = ConstructorParameters<typeof Upload>[0];
@@ -83,6 +85,48 @@ export async function tusHead(
   };
 }
 
+/** `Upload-Checksum` value of `data`, e.g. `sha1 <base64>`; crc32c is the base64 of the big-endian 32-bit value. */
+export function uploadChecksum(algorithm: 'sha1' | 'md5' | 'crc32c', data: Buffer): string {
+  if (algorithm !== 'crc32c') return `${algorithm} ${createHash(algorithm).update(data).digest('base64')}`;
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(crc32c(data) >>> 0);
+  return `crc32c ${out.toString('base64')}`;
+}
+
+/** The headers of a tus PATCH that sends `length` bytes at `offset`, plus `extra`. */
+export function patchHeaders(
+  offset: number,
+  length: number,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    'Tus-Resumable': '1.0.0',
+    'Content-Type': 'application/offset+octet-stream',
+    'Upload-Offset': String(offset),
+    'Content-Length': String(length),
+    ...extra,
+  };
+}
+
+/**
+ * A PATCH that announces all of `source` from `offset` (Content-Length), writes `sendBytes` of it
+ * and then stalls, holding the upload's lock, until the server dies or the request is destroyed
+ * (`onRequest` gets the request, e.g. to destroy it after the test). Resolves with the response, or
+ * with the error when the connection failed first.
+ */
+export function stalledPatch(
+  url: string,
+  source: Buffer,
+  offset: number,
+  sendBytes: number,
+  onRequest: (req: import('node:http').ClientRequest) => void,
+): Promise<RawResponse | Error> {
+  return httpRequest('PATCH', url, patchHeaders(offset, source.length - offset), (req) => {
+    onRequest(req);
+    req.write(source.subarray(offset, offset + sendBytes));
+  }).catch((error: unknown) => error as Error);
+}
+
 /** PATCH bytes [offset, end) of a file (default: to the end of the file) in one request. */
 export async function tusPatchFile(
   uploadUrl: string,
@@ -92,20 +136,10 @@ export async function tusPatchFile(
 ): Promise<{ status: number; offset: number | undefined; response: RawResponse }> {
   const { size } = await import('node:fs/promises').then((fs) => fs.stat(path));
   const stop = end ?? size;
-  const res = await httpRequest(
-    'PATCH',
-    uploadUrl,
-    {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': String(offset),
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(stop - offset),
-    },
-    (req) => {
-      if (stop <= offset) req.end();
-      else createReadStream(path, { start: offset, end: stop - 1 }).pipe(req);
-    },
-  );
+  const res = await httpRequest('PATCH', uploadUrl, patchHeaders(offset, stop - offset), (req) => {
+    if (stop <= offset) req.end();
+    else createReadStream(path, { start: offset, end: stop - 1 }).pipe(req);
+  });
   const h = res.headers['upload-offset'];
   return { status: res.status, offset: typeof h === 'string' ? Number(h) : undefined, response: res };
 }
