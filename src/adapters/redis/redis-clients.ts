@@ -44,7 +44,14 @@ export async function connectRedis(url: string, logger: Logger): Promise<RedisCl
       down = false;
     });
   }
-  await Promise.all([commands, subscriber].map((client) => waitUntilReady(client)));
+  try {
+    await Promise.all([commands, subscriber].map((client) => waitUntilReady(client)));
+  } catch (error) {
+    // Stop reconnecting, or the process could not exit.
+    commands.disconnect();
+    subscriber.disconnect();
+    throw error;
+  }
   return {
     commands,
     subscriber,
