@@ -26,6 +26,13 @@ class TusRefusal extends Error {
   }
 }
 
+/**
+ * A refused PATCH whose body is at most this big is read and dropped after the answer, as Go's HTTP
+ * server does (256 KiB there): the client can then read the answer instead of failing with EPIPE on
+ * a closed connection. A bigger body is not worth the bandwidth; that connection is closed.
+ */
+const DRAIN_REFUSED_BODY_UP_TO = 1024 * 1024;
+
 const TUS_CONTENT_TYPE = /^application\/offset\+octet-stream\s*(?:;|$)/i;
 const NON_NEGATIVE_INTEGER = /^\d{1,16}$/;
 
@@ -102,7 +109,7 @@ export function createPatchHandler(options: PatchHandlerOptions) {
       sendTus(res, 204, '', { 'Upload-Offset': String(newOffset), ...stateHeaders(after) });
     } catch (error) {
       if (res.headersSent || req.socket.destroyed) return;
-      if (!req.complete) res.shouldKeepAlive = false;
+      if (!req.complete && !(isUnread(req) && isSmallRemainder(req))) res.shouldKeepAlive = false;
       if (error instanceof TusRefusal) sendTus(res, error.status, `${error.message}\n`);
       else if (isFerryError(error)) sendTus(res, tusStatusOf(error, true), `${error.message}\n`);
       else throw error;
@@ -194,4 +201,15 @@ class BodyLimiter extends Transform {
     this.push(null);
     callback();
   }
+}
+
+/** A body refused before any of it was read: Node drains it itself after the answer. */
+function isUnread(req: Request): boolean {
+  return !req.readableDidRead;
+}
+
+/** Whether a refused request body is small enough to drain. */
+function isSmallRemainder(req: Request): boolean {
+  const length = Number(req.get('content-length'));
+  return Number.isFinite(length) && length <= DRAIN_REFUSED_BODY_UP_TO;
 }
