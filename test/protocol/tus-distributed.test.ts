@@ -54,11 +54,16 @@ describe('tus in distributed mode (Redis)', () => {
 
     await redis.stop();
     const started = Date.now();
-    expect((await head(url)).status).toBe(423);
-    expect((await patch(url, 3, 'def')).status).toBe(423);
+    const headWhileDown = await head(url);
+    expect(headWhileDown.status).toBe(423);
+    expect(headWhileDown.headers.get('retry-after')).toBe('1');
+    const patchWhileDown = await patch(url, 3, 'def');
+    expect(patchWhileDown.status).toBe(423);
+    expect(patchWhileDown.headers.get('retry-after')).toBe('1');
     expect((await fetch(url, { method: 'DELETE', headers: TUS })).status).toBe(423);
     const created = await fetch(`${ferry.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } });
     expect(created.status).toBe(503);
+    expect(created.headers.get('retry-after')).toBe('1');
     expect(await created.text()).not.toMatch(/ioredis|ECONNREFUSED|stack/i);
     const notReady = await fetch(`${ferry.url}/readyz`);
     expect(notReady.status).toBe(503);

@@ -8,7 +8,7 @@ import type { Upload } from '../../core/uploads/uploads.js';
 export const TUS_PATH = '/files';
 export const TUS_VERSION = '1.0.0';
 /** Headers Ferry adds to tus responses that browser clients must be able to read. */
-export const EXTRA_EXPOSED_HEADERS = ['Upload-Expires', 'Upload-Checksum', 'Tus-Checksum-Algorithm'];
+export const EXTRA_EXPOSED_HEADERS = ['Upload-Expires', 'Upload-Checksum', 'Tus-Checksum-Algorithm', 'Retry-After'];
 const EXPOSED = [EXPOSED_HEADERS, ...EXTRA_EXPOSED_HEADERS].join(', ');
 
 /** Headers that describe an upload's state beyond offset and length. */
@@ -30,6 +30,7 @@ export function sendTus(res: Response, status: number, body: string, headers: Re
     'Access-Control-Allow-Origin': '*',
     'Access-Control-Expose-Headers': EXPOSED,
     'Cache-Control': 'no-store',
+    ...retryAfter(status),
     ...headers,
   });
   if (body) res.type('text/plain').send(body);
@@ -45,4 +46,9 @@ export function sendTus(res: Response, status: number, body: string, headers: Re
  */
 export function tusStatusOf(error: FerryError, onUploadUrl: boolean): number {
   return error.code === 'service_unavailable' && onUploadUrl ? 423 : error.status;
+}
+
+/** Statuses that mean "try again shortly" (a lock, shared state away) tell clients when. */
+export function retryAfter(status: number): Record<string, string> {
+  return status === 423 || status === 503 ? { 'Retry-After': '1' } : {};
 }

@@ -13,7 +13,15 @@ import { CoreDataStore } from './core-datastore.js';
 import { sendUploadBytes } from './download.js';
 import { createPatchHandler } from './patch-handler.js';
 import { parseUploadChecksum, parseUploadConcat } from './tus-headers.js';
-import { EXTRA_EXPOSED_HEADERS, TUS_PATH, TUS_VERSION, sendTus, stateHeaders, tusStatusOf } from './tus-responses.js';
+import {
+  EXTRA_EXPOSED_HEADERS,
+  TUS_PATH,
+  TUS_VERSION,
+  retryAfter,
+  sendTus,
+  stateHeaders,
+  tusStatusOf,
+} from './tus-responses.js';
 
 export interface TusRouterOptions {
   readonly uploads: Uploads;
@@ -161,6 +169,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     res.locals.uploadId = id;
     res.locals.bytesReceived = bytesReceivedBy(req, response);
     if (req.method === 'OPTIONS') response.headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
+    for (const [name, value] of Object.entries(retryAfter(response.status))) response.headers.set(name, value);
     if (id && response.ok && req.method !== 'DELETE' && req.method !== 'OPTIONS') {
       const upload = await uploads.findInAnyTenant(id);
       if (upload) for (const [name, value] of Object.entries(stateHeaders(upload))) response.headers.set(name, value);
