@@ -115,3 +115,184 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+// ---------------------------------------------------------------------------------------------
+// Files: the registry, events and jobs every way in ends in.
+
+export type FileStatus = 'uploading' | 'queued' | 'processing' | 'completed' | 'failed' | 'expired';
+
+export const FILE_STATUSES: readonly FileStatus[] = [
+  'uploading',
+  'queued',
+  'processing',
+  'completed',
+  'failed',
+  'expired',
+];
+
+/**
+ * The registry's record of one upload, whatever protocol it came in by. The file id is the upload id.
+ * Times are ISO 8601 strings.
+ */
+export interface FileRecord {
+  readonly id: string;
+  readonly tenant: string;
+  readonly name: string;
+  /** Declared total size; null while the client defers it. */
+  readonly size: number | null;
+  /** Bytes stored; while `uploading` the live value comes from the upload itself. */
+  readonly receivedBytes: number;
+  /** The media type the client declared (`application/octet-stream` when it declared none). */
+  readonly mimeType: string;
+  /** The media type sniffed from the bytes by processing; null until then or when unknown. */
+  readonly detectedType: string | null;
+  readonly folder: string | null;
+  readonly tags: readonly string[];
+  readonly batch: string | null;
+  /** Client metadata other than the well-known keys. */
+  readonly metadata: Readonly<Record<string, string | null>>;
+  readonly status: FileStatus;
+  readonly checksums: { readonly sha256: string | null; readonly crc32c: string | null };
+  /** The way in the upload came by, as a label for users (`tus`); core never branches on it. */
+  readonly protocol: string;
+  /** How long the completed file is kept, in milliseconds. */
+  readonly retentionMs: number;
+  readonly createdAt: string;
+  readonly completedAt: string | null;
+  /** When the bytes go: for unfinished uploads from inactivity, for completed files from retention. */
+  readonly expiresAt: string | null;
+  /** Why processing failed, as `{code, message}`. */
+  readonly error: { readonly code: string; readonly message: string } | null;
+  /** Bumped on every write; lets the registry keep the newest of two racing writes. */
+  readonly updatedAt: string;
+}
+
+export interface FileQuery {
+  readonly tenant: string;
+  readonly folder?: string;
+  readonly tag?: string;
+  readonly batch?: string;
+  readonly status?: FileStatus;
+  /** 1…1000. */
+  readonly limit: number;
+  /** Opaque, from the previous page's `nextCursor`. */
+  readonly cursor?: string;
+}
+
+export interface FilePage {
+  /** Newest first (by creation time, then id). */
+  readonly items: readonly FileRecord[];
+  /** Set when more records match. */
+  readonly nextCursor: string | undefined;
+}
+
+/**
+ * The file registry. Embedded: an in-memory index over JSON records in the data directory (or the
+ * bucket). Distributed: Redis with indexes for the filters, over the same durable records.
+ */
+export interface FileRegistry {
+  get(id: string): Promise<FileRecord | undefined>;
+  /** Creates or replaces the record (indexes follow). */
+  put(record: FileRecord): Promise<void>;
+  /** Removes the record; removing a missing one is not an error. */
+  delete(id: string): Promise<void>;
+  list(query: FileQuery): Promise<FilePage>;
+  /** Every record, in no particular order (sweeper, recovery). */
+  scan(): AsyncIterable<FileRecord>;
+}
+
+/** The durable copy of file records, beside the bytes (a JSON document per file). */
+export interface FileRecordStore {
+  get(id: string): Promise<FileRecord | undefined>;
+  put(record: FileRecord): Promise<void>;
+  delete(id: string): Promise<void>;
+  list(): AsyncIterable<string>;
+}
+
+export type FileEventType =
+  | 'created'
+  | 'progress'
+  | 'part_uploaded'
+  | 'queued'
+  | 'processing'
+  | 'completed'
+  | 'failed'
+  | 'expired'
+  | 'deleted';
+
+/** What happened to a file, as published (without an id yet). */
+export interface FileEventInput {
+  readonly event: FileEventType;
+  readonly fileId: string;
+  readonly tenant: string;
+  readonly batch: string | null;
+  /** ISO 8601. */
+  readonly at: string;
+  /** Event fields (`received_bytes`, `error`, …), serialised as they are. */
+  readonly fields?: Readonly<Record<string, unknown>>;
+}
+
+export interface FileEvent extends FileEventInput {
+  /** Ordered within a bus; what SSE sends as `id:` and gets back as `Last-Event-ID`. */
+  readonly id: string;
+}
+
+export interface EventFilter {
+  readonly tenant: string;
+  readonly fileId?: string;
+  readonly batch?: string;
+}
+
+export interface EventSubscription {
+  close(): void;
+}
+
+/**
+ * Every state change of every file, in order, with a bounded replay buffer. In distributed mode a
+ * subscriber on any replica sees what every replica published.
+ */
+export interface EventBus {
+  publish(event: FileEventInput): Promise<FileEvent>;
+  /**
+   * Calls `listener` with every matching event published after `afterId` (from the replay buffer,
+   * as far back as it reaches) and then live ones, in order, each once. Without `afterId`, live ones
+   * only. The subscription is in place when the promise resolves.
+   */
+  subscribe(
+    filter: EventFilter,
+    afterId: string | undefined,
+    listener: (event: FileEvent) => void,
+  ): Promise<EventSubscription>;
+  close(): Promise<void>;
+}
+
+export type JobName = 'process-file' | 'deliver-webhook';
+
+export interface Job {
+  readonly name: JobName;
+  /** Jobs with the same key are not queued twice while one is waiting (idempotent enqueue). */
+  readonly key: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface JobRetryPolicy {
+  /** Attempts in all, the first included. */
+  readonly attempts: number;
+  /** Delay before the second attempt; doubles for each attempt after it. */
+  readonly backoffMs: number;
+}
+
+export type JobHandler = (job: Job, attempt: number) => Promise<void>;
+
+/**
+ * Background jobs with retries. Embedded: in-process. Distributed: BullMQ on Redis, where a worker
+ * that dies mid-job leaves it to another worker.
+ */
+export interface JobQueue {
+  enqueue(job: Job, retry: JobRetryPolicy): Promise<void>;
+  /** Starts running jobs of `name` with `handler`; `concurrency` at a time in this process. */
+  work(name: JobName, handler: JobHandler, concurrency: number): void;
+  /** Resolves when no job is waiting, delayed or running (tests, graceful shutdown). */
+  drain?(): Promise<void>;
+  close(): Promise<void>;
+}
