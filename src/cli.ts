@@ -10,19 +10,16 @@ import { startPeriodicSweeps } from './sweeps.js';
 const USAGE = `Usage: ferry <command>
 
 Commands:
-  serve     run the HTTP server (tus at /files/, health at /healthz and /readyz); without
-            FERRY_REDIS_URL it also removes expired uploads every FERRY_SWEEP_INTERVAL
-  worker    distributed mode (FERRY_REDIS_URL): remove expired uploads every FERRY_SWEEP_INTERVAL
-  sweep     remove expired uploads once, then exit (for a CronJob)
+  serve     run the HTTP server (tus at /files/, files at /v1/files, events, health); without
+            FERRY_REDIS_URL it also processes completed files, delivers webhooks and removes
+            expired uploads and files every FERRY_SWEEP_INTERVAL
+  worker    distributed mode (FERRY_REDIS_URL): process files, deliver webhooks and sweep
+  sweep     remove expired uploads and files once, then exit (for a CronJob)
+  reindex   distributed mode: rebuild the file registry's Redis indexes from the durable records
   help      show this text
 
 Configuration comes from environment variables (see README.md); for example
   PORT=1080 HOST=127.0.0.1 FERRY_DATA_DIR=./data ferry serve`;
-
-/** Commands of the full product (API.md §1) that need components this version does not have yet. */
-const LATER_COMMANDS: Record<string, string> = {
-  reindex: 'the file registry it rebuilds is not part of this version yet',
-};
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] ?? 'serve';
@@ -30,11 +27,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  if (LATER_COMMANDS[command]) {
-    console.error(`ferry ${command}: ${LATER_COMMANDS[command]}`);
-    return 2;
-  }
-  if (!['serve', 'worker', 'sweep'].includes(command)) {
+  if (!['serve', 'worker', 'sweep', 'reindex'].includes(command)) {
     console.error(`ferry: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
@@ -52,17 +45,38 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'serve') return serve(config, logger);
   if (command === 'sweep') return sweepOnce(config, logger);
   if (!config.redisUrl) {
-    console.error('ferry worker: needs FERRY_REDIS_URL; in embedded mode `ferry serve` sweeps by itself');
+    console.error(
+      command === 'worker'
+        ? 'ferry worker: needs FERRY_REDIS_URL; in embedded mode `ferry serve` processes and sweeps by itself'
+        : 'ferry reindex: needs FERRY_REDIS_URL; the embedded registry indexes itself at start',
+    );
     return 2;
   }
-  return work(config, logger);
+  return command === 'worker' ? work(config, logger) : reindex(config, logger);
+}
+
+async function reindex(config: Config, logger: Logger): Promise<number> {
+  const core = await createCore(config, logger);
+  try {
+    const count = await core.reindex();
+    logger.info({ files: count }, 'file registry reindexed');
+    return 0;
+  } finally {
+    await core.close();
+  }
 }
 
 async function sweepOnce(config: Config, logger: Logger): Promise<number> {
   const core = await createCore(config, logger);
   try {
+    // Embedded mode has no shared queue: this process delivers the webhooks its sweep causes (their
+    // first attempt, within 15 s). Run it only while `ferry serve` is stopped: locks are per process.
+    if (!config.redisUrl) await core.startWorkers();
     const result = await core.sweeper.sweepOnce();
     logger.info(result, result.ran ? 'sweep done' : 'another sweep is running; nothing done');
+    if (!config.redisUrl) {
+      await Promise.race([core.jobs.drain?.(), new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
+    }
     return 0;
   } finally {
     await core.close();
@@ -71,6 +85,7 @@ async function sweepOnce(config: Config, logger: Logger): Promise<number> {
 
 async function work(config: Config, logger: Logger): Promise<number> {
   const core = await createCore(config, logger);
+  await core.startWorkers();
   const stop = startPeriodicSweeps(core.sweeper, config.sweepIntervalMs, logger);
   logger.info({ interval_ms: config.sweepIntervalMs }, 'ferry worker running');
   const [signal] = (await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')])) as [NodeJS.Signals];

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
@@ -11,13 +11,39 @@ import { RedisLocker } from './adapters/redis/redis-locker.js';
 import { RedisUploadStateStore } from './adapters/redis/redis-upload-state-store.js';
 import { S3BlobStore } from './adapters/s3/s3-blob-store.js';
 import { S3UploadStateStore } from './adapters/s3/s3-upload-state-store.js';
+import { DiskFileRecordStore } from './adapters/disk/file-record-store-on-disk.js';
+import { InProcessJobQueue } from './adapters/embedded/in-process-job-queue.js';
+import { MemoryEventBus } from './adapters/embedded/memory-event-bus.js';
+import { MemoryFileRegistry } from './adapters/embedded/memory-file-registry.js';
+import { FetchWebhookTransport } from './adapters/http/fetch-webhook-transport.js';
+import { BullmqJobQueue } from './adapters/redis/bullmq-job-queue.js';
+import { RedisEventBus } from './adapters/redis/redis-event-bus.js';
+import { RedisFileRegistry } from './adapters/redis/redis-file-registry.js';
+import { S3FileRecordStore } from './adapters/s3/s3-file-record-store.js';
 import type { Config, S3Config } from './config/config.js';
-import { systemClock, type BlobStore, type Locker, type UploadStateStore } from './core/ports.js';
+import {
+  systemClock,
+  type BlobStore,
+  type EventBus,
+  type FileRecordStore,
+  type FileRegistry,
+  type JobQueue,
+  type Locker,
+  type UploadStateStore,
+} from './core/ports.js';
+import { fileJson } from './core/files/file-json.js';
+import { Files } from './core/files/files.js';
+import { FileProcessor } from './core/processing/file-processor.js';
+import { defaultSteps } from './core/processing/steps.js';
+import { WebhookDeliverer } from './core/processing/webhooks.js';
+import type { FileRecord } from './core/ports.js';
 import { ExpirySweeper } from './core/lifecycle/expiry-sweeper.js';
 import { Uploads } from './core/uploads/uploads.js';
 import { createApp } from './http/app.js';
 import type { ReadinessCheck } from './http/routes/health.js';
 import { tenantOf } from './http/request-context.js';
+import { eventRoutes, type EventRoutes } from './http/routes/events.js';
+import { fileRoutes } from './http/routes/files.js';
 import { createTusRouter } from './protocols/tus/tus-router.js';
 
 /**
@@ -29,27 +55,54 @@ import { createTusRouter } from './protocols/tus/tus-router.js';
 /** A lock holder asked to release gets this long to finish before its request is stopped. */
 const LOCK_DRAIN_TIMEOUT_MS = 1000;
 
-/** How long the record of an expired upload stays to tell clients 410 Gone, before it is dropped. */
+/** How long the record of an expired upload or file stays to tell clients why, before it is dropped. */
 const EXPIRED_RECORD_TTL_MS = 7 * 24 * 3_600_000;
+
+/** At most one progress event per upload per second. */
+const PROGRESS_INTERVAL_MS = 1000;
+
+/** SSE heartbeat: well inside proxies' usual 60 s idle timeout. */
+const SSE_HEARTBEAT_MS = 15_000;
+
+/** Webhook deliveries are retried this many times in all: with a 10 s first delay, for about 11 h. */
+const WEBHOOK_ATTEMPTS = 13;
+
+/** Deliveries sent at a time by each worker process. */
+const WEBHOOK_CONCURRENCY = 4;
 
 /** Core with its adapters: what `ferry serve`, `ferry worker` and `ferry sweep` all run on. */
 export interface FerryCore {
   readonly uploads: Uploads;
+  readonly files: Files;
+  readonly events: EventBus;
+  readonly jobs: JobQueue;
   readonly locker: Locker;
   readonly sweeper: ExpirySweeper;
   readonly readinessChecks: readonly ReadinessCheck[];
+  /**
+   * Starts processing and webhook workers in this process (`ferry serve` embedded, `ferry worker`)
+   * and re-queues files whose processing a crash interrupted.
+   */
+  startWorkers(): Promise<void>;
+  /** Rebuilds the file registry's Redis indexes from the durable records (`ferry reindex`). */
+  reindex(): Promise<number>;
   /** Releases connections and buffers. */
   close(): Promise<void>;
 }
 
 export interface Ferry extends FerryCore {
   readonly server: Server;
+  readonly eventStreams: EventRoutes;
 }
 
 interface SharedState {
   readonly locker: Locker;
   readonly state: UploadStateStore;
+  readonly registry: FileRegistry;
+  readonly events: EventBus;
+  readonly jobs: JobQueue;
   readonly readinessChecks: ReadinessCheck[];
+  reindex(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -57,17 +110,52 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
   // With Redis, replicas share the data directory (or use S3).
   const storage = config.s3 ? await s3Storage(config.s3) : await diskStorage(config.dataDir, !!config.redisUrl);
   const shared = config.redisUrl
-    ? await distributedState(config.redisUrl, config, storage.records, logger)
-    : embeddedState(storage.records);
-  const { locker, state } = shared;
+    ? await distributedState(config.redisUrl, config, storage, logger)
+    : await embeddedState(storage);
+  const { locker, state, registry, events, jobs } = shared;
   const { blobs } = storage;
-  const uploads = new Uploads({ blobs, state, locker, clock: systemClock, incompleteTtlMs: config.incompleteTtlMs });
-  const sweeper = new ExpirySweeper({ uploads, locker, clock: systemClock, tombstoneTtlMs: EXPIRED_RECORD_TTL_MS });
+  const clock = systemClock;
+  const uploads = new Uploads({ blobs, state, locker, clock, incompleteTtlMs: config.incompleteTtlMs });
+  const files = new Files({
+    registry,
+    events,
+    jobs,
+    uploads,
+    clock,
+    retentionMs: config.retentionMs,
+    maxRetentionMs: config.maxRetentionMs,
+    progressIntervalMs: PROGRESS_INTERVAL_MS,
+    webhookRetry: config.webhook ? { attempts: WEBHOOK_ATTEMPTS, backoffMs: config.webhook.retryDelayMs } : undefined,
+    onBackgroundError: (error) => logger.warn({ err: error }, 'progress event not published'),
+  });
+  uploads.observe(files);
+  const sweeper = new ExpirySweeper({ uploads, files, locker, clock, tombstoneTtlMs: EXPIRED_RECORD_TTL_MS });
   return {
     uploads,
+    files,
+    events,
+    jobs,
     locker,
     sweeper,
     readinessChecks: [{ name: 'storage', check: () => blobs.checkReady() }, ...shared.readinessChecks],
+    async startWorkers() {
+      const processor = new FileProcessor({ files, uploads, steps: defaultSteps(config.allowedTypes) });
+      jobs.work('process-file', processor.handle, config.processingConcurrency);
+      if (config.webhook) {
+        const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+        const deliverer = new WebhookDeliverer({
+          url: config.webhook.url,
+          secret: config.webhook.secret,
+          transport: new FetchWebhookTransport(),
+          clock,
+          present: (file) => fileJson(file as unknown as FileRecord, publicUrl),
+        });
+        jobs.work('deliver-webhook', deliverer.handle, WEBHOOK_CONCURRENCY);
+      }
+      const requeued = await files.requeueUnprocessed();
+      if (requeued > 0) logger.info({ files: requeued }, 'files whose processing was interrupted are queued again');
+    },
+    reindex: () => shared.reindex(),
     async close() {
       await shared.close();
       await storage.close();
@@ -77,10 +165,13 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
 
 export async function createFerry(config: Config, logger: Logger): Promise<Ferry> {
   const core = await createCore(config, logger);
-  const { uploads, locker } = core;
+  const { uploads, locker, files, events } = core;
+  const eventStreams = eventRoutes({ files, events, tenantOf, heartbeatMs: SSE_HEARTBEAT_MS });
+  const baseUrlOf = (req: IncomingMessage) => config.publicUrl ?? `http://${req.headers.host ?? 'localhost'}`;
   const app = createApp({
     logger,
     readinessChecks: core.readinessChecks,
+    routes: [fileRoutes({ files, uploads, tenantOf, baseUrlOf }), eventStreams.router],
     protocols: [
       createTusRouter({
         uploads,
@@ -96,13 +187,14 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
 
   const server = createServer(app);
   configureTimeouts(server);
-  return { ...core, server };
+  return { ...core, server, eventStreams };
 }
 
-/** Where bytes live, and the durable upload records beside them. */
+/** Where bytes live, and the durable upload and file records beside them. */
 interface Storage {
   readonly blobs: BlobStore;
   readonly records: UploadStateStore;
+  readonly fileRecords: FileRecordStore;
   close(): Promise<void>;
 }
 
@@ -110,9 +202,11 @@ async function diskStorage(dataDir: string, shared: boolean): Promise<Storage> {
   const uploadsDir = path.join(dataDir, 'uploads');
   const blobs = new DiskBlobStore(uploadsDir, { shared });
   const records = new FileUploadStateStore(uploadsDir);
+  const fileRecords = new DiskFileRecordStore(path.join(dataDir, 'files'));
   await blobs.init();
   await records.init();
-  return { blobs, records, close: async () => undefined };
+  await fileRecords.init();
+  return { blobs, records, fileRecords, close: async () => undefined };
 }
 
 async function s3Storage(s3: S3Config): Promise<Storage> {
@@ -139,6 +233,7 @@ async function s3Storage(s3: S3Config): Promise<Storage> {
   return {
     blobs,
     records: new S3UploadStateStore(client, s3.bucket, s3.prefix),
+    fileRecords: new S3FileRecordStore(client, s3.bucket, s3.prefix),
     async close() {
       await blobs.close();
       client.destroy();
@@ -146,13 +241,28 @@ async function s3Storage(s3: S3Config): Promise<Storage> {
   };
 }
 
-/** One process: locks in memory, the most recently used records cached in memory. */
-function embeddedState(records: UploadStateStore): SharedState {
+/**
+ * One process: locks, events and jobs in memory, the most recently used upload records cached in
+ * memory, the file registry's index in memory over the durable file records.
+ */
+async function embeddedState(storage: Storage): Promise<SharedState> {
+  const registry = new MemoryFileRegistry(storage.fileRecords);
+  await registry.init();
+  const jobs = new InProcessJobQueue();
+  const events = new MemoryEventBus();
   return {
     locker: new MemoryLocker(),
-    state: new CachedUploadStateStore(records),
+    state: new CachedUploadStateStore(storage.records),
+    registry,
+    events,
+    jobs,
     readinessChecks: [],
-    close: async () => undefined,
+    // The embedded index is rebuilt from the durable records at every start.
+    reindex: async () => registry.init().then(async () => count(registry.scan())),
+    async close() {
+      await jobs.close();
+      await events.close();
+    },
   };
 }
 
@@ -164,7 +274,7 @@ function embeddedState(records: UploadStateStore): SharedState {
 async function distributedState(
   redisUrl: string,
   config: Config,
-  records: UploadStateStore,
+  storage: Storage,
   logger: Logger,
 ): Promise<SharedState> {
   const redis = await connectRedis(redisUrl, logger);
@@ -178,10 +288,33 @@ async function distributedState(
   const state = new RedisUploadStateStore({
     commands: redis.commands,
     prefix: config.redisPrefix,
-    durable: records,
+    durable: storage.records,
     ttlMs: config.incompleteTtlMs,
   });
-  return { locker, state, readinessChecks: [{ name: 'redis', check: () => redis.ping() }], close: () => redis.close() };
+  const registry = new RedisFileRegistry({
+    commands: redis.commands,
+    prefix: config.redisPrefix,
+    durable: storage.fileRecords,
+  });
+  // A Redis that restarted empty gets its indexes back from the durable records.
+  await registry.ensureIndexed();
+  const events = new RedisEventBus({ url: redisUrl, commands: redis.commands, prefix: config.redisPrefix, logger });
+  await events.start();
+  const jobs = new BullmqJobQueue({ url: redisUrl, prefix: config.redisPrefix, logger });
+  return {
+    locker,
+    state,
+    registry,
+    events,
+    jobs,
+    readinessChecks: [{ name: 'redis', check: () => redis.ping() }],
+    reindex: () => registry.reindex(),
+    async close() {
+      await jobs.close();
+      await events.close();
+      await redis.close();
+    },
+  };
 }
 
 /**
@@ -198,4 +331,10 @@ function configureTimeouts(server: Server): void {
   server.headersTimeout = 60_000;
   server.timeout = 5 * 60_000;
   server.keepAliveTimeout = 65_000;
+}
+
+async function count(items: AsyncIterable<unknown>): Promise<number> {
+  let n = 0;
+  for await (const _ of items) n += 1;
+  return n;
 }

@@ -15,7 +15,9 @@ import { startPeriodicSweeps } from './sweeps.js';
 export async function serve(config: Config, logger: Logger): Promise<number> {
   const ferry = await createFerry(config, logger);
   const { server, locker } = ferry;
-  // Embedded mode sweeps here; with Redis the sweeps run in `ferry worker` (or a `ferry sweep` CronJob).
+  // Embedded mode processes and sweeps here; with Redis that is `ferry worker`'s job (and a
+  // `ferry sweep` CronJob's).
+  if (!config.redisUrl) await ferry.startWorkers();
   const stopSweeps = config.redisUrl
     ? async () => undefined
     : startPeriodicSweeps(ferry.sweeper, config.sweepIntervalMs, logger);
@@ -54,6 +56,8 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
       });
       server.closeIdleConnections();
       locker.requestReleaseOfAll();
+      // Event streams never end by themselves; clients reconnect (to another replica) with Last-Event-ID.
+      ferry.eventStreams.closeAll();
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);

@@ -20,8 +20,18 @@ export interface Config {
   readonly maxSize: number;
   /** An unfinished upload expires this long after its creation or last received byte. */
   readonly incompleteTtlMs: number;
+  /** How long a completed file is kept unless its upload asks for less. */
+  readonly retentionMs: number;
+  /** The longest retention an upload may ask for. */
+  readonly maxRetentionMs: number;
   /** How often expired uploads are removed (in `ferry serve` embedded, `ferry worker` distributed). */
   readonly sweepIntervalMs: number;
+  /** Media types (`image/*`, `application/pdf`, `*`) a file may have, checked against the sniffed type. */
+  readonly allowedTypes: readonly string[];
+  /** Set: file events are POSTed there, signed with `secret`. */
+  readonly webhook: { readonly url: string; readonly secret: string; readonly retryDelayMs: number } | undefined;
+  /** Files processed at a time by each worker process. */
+  readonly processingConcurrency: number;
   /** How long a graceful shutdown waits for in-flight requests before closing them. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -86,6 +96,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       `FERRY_S3_PART_SIZE=${JSON.stringify(raw.FERRY_S3_PART_SIZE)}: expected at least 5MiB (S3's minimum part size)`,
     );
   }
+  if (values.FERRY_RETENTION > values.FERRY_MAX_RETENTION) {
+    problems.push(
+      `FERRY_RETENTION=${JSON.stringify(raw.FERRY_RETENTION ?? '7d')}: must not exceed FERRY_MAX_RETENTION (${raw.FERRY_MAX_RETENTION ?? '30d'})`,
+    );
+  }
+  if (values.FERRY_WEBHOOK_URL && !values.FERRY_WEBHOOK_SECRET) {
+    problems.push('FERRY_WEBHOOK_SECRET="": required when FERRY_WEBHOOK_URL is set (deliveries are signed)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const s3: S3Config | undefined =
@@ -115,7 +133,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     redisPrefix: values.FERRY_REDIS_PREFIX,
     maxSize: values.FERRY_MAX_SIZE,
     incompleteTtlMs: values.FERRY_INCOMPLETE_TTL,
+    retentionMs: values.FERRY_RETENTION,
+    maxRetentionMs: values.FERRY_MAX_RETENTION,
     sweepIntervalMs: values.FERRY_SWEEP_INTERVAL,
+    allowedTypes: Object.freeze(values.FERRY_ALLOWED_TYPES),
+    webhook: values.FERRY_WEBHOOK_URL
+      ? Object.freeze({
+          url: values.FERRY_WEBHOOK_URL,
+          secret: values.FERRY_WEBHOOK_SECRET!,
+          retryDelayMs: values.FERRY_WEBHOOK_RETRY_DELAY,
+        })
+      : undefined,
+    processingConcurrency: values.FERRY_PROCESSING_CONCURRENCY,
     shutdownTimeoutMs: values.FERRY_SHUTDOWN_TIMEOUT,
     logLevel: values.FERRY_LOG_LEVEL,
   });

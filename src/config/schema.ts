@@ -74,6 +74,22 @@ const redisUrl = z.string().transform((text, ctx) => {
   }
 });
 
+const mediaTypeList = z.string().transform((text, ctx) => {
+  const types = text
+    .split(',')
+    .map((type) => type.trim().toLowerCase())
+    .filter(Boolean);
+  const valid = /^(\*|\*\/\*|[a-z0-9!#$&^_.+-]+\/(\*|[a-z0-9!#$&^_.+-]+))$/;
+  if (types.length === 0 || !types.every((type) => valid.test(type))) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected media types separated by commas, such as image/*,application/pdf, or *',
+    });
+    return z.NEVER;
+  }
+  return types;
+});
+
 export const configSchema = z.object({
   PORT: port.prefault('1080'),
   HOST: z.string().min(1, 'expected a listen address such as 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
@@ -104,7 +120,14 @@ export const configSchema = z.object({
     .default('ferry:'),
   FERRY_MAX_SIZE: size('5GiB').prefault('5GiB'),
   FERRY_INCOMPLETE_TTL: duration('24h').prefault('24h'),
+  FERRY_RETENTION: duration('7d').prefault('7d'),
+  FERRY_MAX_RETENTION: duration('30d').prefault('30d'),
   FERRY_SWEEP_INTERVAL: duration('60s').prefault('60s'),
+  FERRY_ALLOWED_TYPES: mediaTypeList.prefault('*'),
+  FERRY_WEBHOOK_URL: absoluteHttpUrl.optional(),
+  FERRY_WEBHOOK_SECRET: z.string().min(16, 'expected a secret of at least 16 characters').optional(),
+  FERRY_WEBHOOK_RETRY_DELAY: duration('10s').prefault('10s'),
+  FERRY_PROCESSING_CONCURRENCY: count('2').prefault('2'),
   FERRY_SHUTDOWN_TIMEOUT: duration('25s').prefault('25s'),
   FERRY_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {

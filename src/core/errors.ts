@@ -12,6 +12,11 @@ export type FerryErrorCode =
   | 'chunk_interrupted'
   | 'invalid_concatenation'
   | 'request_aborted'
+  | 'invalid_metadata'
+  | 'invalid_query'
+  | 'file_not_found'
+  | 'file_not_ready'
+  | 'file_expired'
   | 'not_found'
   | 'internal_error'
   | 'service_unavailable';
@@ -29,6 +34,12 @@ const STATUS: Record<FerryErrorCode, number> = {
   invalid_concatenation: 400,
   // The client went away or the request was asked to stop; the status is rarely seen by anyone.
   request_aborted: 400,
+  // A well-known metadata value that cannot be used (a retention that is not a duration, or too long).
+  invalid_metadata: 400,
+  invalid_query: 400,
+  file_not_found: 404,
+  file_not_ready: 409,
+  file_expired: 410,
   not_found: 404,
   internal_error: 500,
   service_unavailable: 503,

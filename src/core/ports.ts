@@ -210,15 +210,7 @@ export interface FileRecordStore {
 }
 
 export type FileEventType =
-  | 'created'
-  | 'progress'
-  | 'part_uploaded'
-  | 'queued'
-  | 'processing'
-  | 'completed'
-  | 'failed'
-  | 'expired'
-  | 'deleted';
+  'created' | 'progress' | 'part_uploaded' | 'queued' | 'processing' | 'completed' | 'failed' | 'expired' | 'deleted';
 
 /** What happened to a file, as published (without an id yet). */
 export interface FileEventInput {

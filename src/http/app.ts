@@ -8,6 +8,8 @@ import { healthRoutes, type ReadinessCheck } from './routes/health.js';
 export interface AppOptions {
   readonly logger: Logger;
   readonly readinessChecks: readonly ReadinessCheck[];
+  /** Ferry's own API routes (files, events), mounted before the protocols. */
+  readonly routes: readonly express.Router[];
   /** Protocol routers, mounted in order after the shared middleware. */
   readonly protocols: readonly express.Router[];
 }
@@ -23,7 +25,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(requestLog(options.logger));
   app.use(attachRequestContext());
   app.use(healthRoutes(options.readinessChecks, options.logger));
-  for (const router of options.protocols) app.use(router);
+  for (const router of [...options.routes, ...options.protocols]) app.use(router);
   app.use(notFound);
   app.use(errorHandler(options.logger));
   return app;

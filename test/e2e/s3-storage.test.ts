@@ -29,7 +29,9 @@ import { startGatedS3Proxy, type GatedS3Proxy } from '../helpers/gated-s3-proxy.
 import { spoolFiles } from '../helpers/spool-files.js';
 import { startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
 import {
+  allKeysOfCompleted,
   completeKeys,
+  fileRecordKey,
   getHashed,
   leftovers,
   openMultipartKeys,
@@ -377,7 +379,7 @@ describe('Ferry on S3: crashes', () => {
     });
     await expectStored(again, id, medium);
     await expectAssembled(f.prefix, id, medium.size);
-    expect(await leftovers(moto, f.prefix)).toEqual(completeKeys(f.prefix, id));
+    expect(await leftovers(moto, f.prefix)).toEqual(allKeysOfCompleted(f.prefix, id));
   }, 45_000);
 
   // S3BlobStore records a multipart upload's id in its state object before sending any part, so a
@@ -396,7 +398,7 @@ describe('Ferry on S3: crashes', () => {
       (await moto.listMultipartUploads()).filter((u) => u.uploadId === killedMultipart),
       'the multipart upload of the killed process',
     ).toEqual([]);
-    expect(await leftovers(moto, f.prefix)).toEqual(completeKeys(f.prefix, id));
+    expect(await leftovers(moto, f.prefix)).toEqual(allKeysOfCompleted(f.prefix, id));
   }, 45_000);
 
   // Part buffers of a killed process would fill the volume of a crash-looping replica: each instance
@@ -498,6 +500,7 @@ describe('Ferry on S3: nothing stays behind after DELETE', () => {
       expect(await openMultipartKeys(moto, f.prefix)).toHaveLength(c.multipart ? 1 : 0);
       const base = `${f.prefix}uploads/${id}`;
       expect(await moto.listKeys(f.prefix)).toEqual([
+        fileRecordKey(f.prefix, id),
         `${base}.blob.json`,
         `${base}.json`,
         ...(c.tail !== undefined ? [`${base}.tail.${c.tail}`] : []),
@@ -510,7 +513,7 @@ describe('Ferry on S3: nothing stays behind after DELETE', () => {
     }, 30_000);
   }
 
-  it('a completed upload keeps exactly uploads/<id>, uploads/<id>.blob.json and uploads/<id>.json under the prefix; its DELETE answers 204, GET is 404 and nothing is left', async () => {
+  it('a completed upload keeps exactly files/<id>.json, uploads/<id>, uploads/<id>.blob.json and uploads/<id>.json under the prefix; its DELETE answers 204, GET is 404 and nothing is left', async () => {
     const { url } = await tusUpload(createReadStream(medium.path), {
       endpoint: `${f.url}/files/`,
       chunkSize: 4 * MiB,
@@ -518,7 +521,7 @@ describe('Ferry on S3: nothing stays behind after DELETE', () => {
     });
     const id = uploadId(url);
     await expectStored(f, id, medium);
-    expect(await leftovers(moto, f.prefix)).toEqual(completeKeys(f.prefix, id));
+    expect(await leftovers(moto, f.prefix)).toEqual(allKeysOfCompleted(f.prefix, id));
 
     const del = await httpRequest('DELETE', uploadUrl(f, id), { 'Tus-Resumable': '1.0.0' });
     expect(del.status, del.body).toBe(204);

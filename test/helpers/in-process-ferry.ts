@@ -22,6 +22,8 @@ export async function startInProcessFerry(env: Record<string, string> = {}): Pro
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ferry-test-'));
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir, ...env }, dataDir);
   const ferry = await createFerry(config, pino({ level: 'silent' }));
+  // As `ferry serve` does: embedded mode processes files in the server process.
+  if (!config.redisUrl) await ferry.startWorkers();
   ferry.server.listen(0, '127.0.0.1');
   await once(ferry.server, 'listening');
   const { port } = ferry.server.address() as AddressInfo;

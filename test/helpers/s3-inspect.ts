@@ -17,6 +17,16 @@ export function s3Env(moto: MotoServer, prefix: string, extra: Record<string, st
 }
 
 /** The three keys a complete upload keeps under `prefix` (ending in `/`): the object and its two records. */
+/** The file registry's durable record of an upload, beside its objects. */
+export function fileRecordKey(prefix: string, id: string): string {
+  return `${prefix}files/${id}.json`;
+}
+
+/** Everything under the prefix for one completed upload: its file record, object and records. */
+export function allKeysOfCompleted(prefix: string, id: string): string[] {
+  return [fileRecordKey(prefix, id), ...completeKeys(prefix, id)];
+}
+
 export function completeKeys(prefix: string, id: string): string[] {
   return [`${prefix}uploads/${id}`, `${prefix}uploads/${id}.blob.json`, `${prefix}uploads/${id}.json`];
 }

@@ -118,7 +118,13 @@ for (const mode of modes) {
       const other = ferry.ferry.locker.newLock(SWEEP_LOCK);
       await other.lock(new AbortController().signal, () => undefined);
       try {
-        expect(await ferry.ferry.sweeper.sweepOnce()).toEqual({ ran: false, expired: 0, forgotten: 0 });
+        expect(await ferry.ferry.sweeper.sweepOnce()).toEqual({
+          ran: false,
+          expired: 0,
+          forgotten: 0,
+          expiredFiles: 0,
+          forgottenFiles: 0,
+        });
       } finally {
         await other.unlock();
       }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRange } from '../../src/protocols/tus/byte-range.js';
+import { parseRange } from '../../src/http/byte-range.js';
 
 describe('Range header parsing (one byte range)', () => {
   it('reads a-b, a- and -n, clamping the end to the size', () => {

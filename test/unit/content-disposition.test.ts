@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { contentDisposition, declaredMediaType, declaredName } from '../../src/protocols/tus/upload-metadata.js';
+import { declaredMediaType, declaredName } from '../../src/core/files/well-known-metadata.js';
+import { contentDisposition } from '../../src/http/content-disposition.js';
 
 describe('tus metadata: names and types', () => {
   it('takes filename, else name, and filetype, else type', () => {

@@ -1,4 +1,5 @@
 import type { Clock, Locker } from '../ports.js';
+import type { Files } from '../files/files.js';
 import type { Uploads } from '../uploads/uploads.js';
 
 export interface SweepResult {
@@ -6,15 +7,20 @@ export interface SweepResult {
   readonly expired: number;
   /** Tombstones of expired uploads dropped for good. */
   readonly forgotten: number;
+  /** Files past their retention whose bytes were removed. */
+  readonly expiredFiles: number;
+  /** Records of expired files dropped for good. */
+  readonly forgottenFiles: number;
   /** False when another process was sweeping already (one sweep at a time across replicas). */
   readonly ran: boolean;
 }
 
 export interface ExpirySweeperOptions {
   readonly uploads: Uploads;
+  readonly files: Files;
   readonly locker: Locker;
   readonly clock: Clock;
-  /** How long the record of an expired upload stays to answer 410 before it is dropped. */
+  /** How long the record of an expired upload or file stays to tell clients why, before it is dropped. */
   readonly tombstoneTtlMs: number;
   /** How long the sweeper waits for an upload's lock before leaving it for the next sweep. */
   readonly lockWaitMs?: number;
@@ -27,7 +33,8 @@ export const SWEEP_LOCK = 'lifecycle:expiry-sweep';
  * Removes the bytes of unfinished uploads that expired (FERRY_INCOMPLETE_TTL after their last byte)
  * and, later, their tombstones. It walks the durable records, so it touches only what Ferry itself
  * created (everything under its data directory or S3 prefix), never anything else in a bucket.
- * Completed uploads are never removed here: their retention belongs to the file registry.
+ * Then it does the same for files past their retention, from the file registry: a completed file is
+ * never removed before its `expires_at`.
  */
 export class ExpirySweeper {
   constructor(private readonly options: ExpirySweeperOptions) {}
@@ -39,10 +46,12 @@ export class ExpirySweeper {
       // No waiting: if a sweep is under way anywhere, this one is not needed.
       await sweepLock.lock(AbortSignal.timeout(1), () => undefined);
     } catch {
-      return { expired: 0, forgotten: 0, ran: false };
+      return { expired: 0, forgotten: 0, expiredFiles: 0, forgottenFiles: 0, ran: false };
     }
     let expired = 0;
     let forgotten = 0;
+    let expiredFiles = 0;
+    let forgottenFiles = 0;
     try {
       for await (const id of uploads.ids()) {
         const upload = await uploads.findInAnyTenant(id);
@@ -59,9 +68,18 @@ export class ExpirySweeper {
           if (await uploads.expire(id, signal).catch(() => false)) expired += 1;
         }
       }
+      const { files } = this.options;
+      for await (const file of files.scan()) {
+        if (file.status === 'expired') {
+          if (await files.forgetExpired(file, this.options.tombstoneTtlMs)) forgottenFiles += 1;
+        } else if (file.status !== 'uploading' && files.isPastExpiry(file)) {
+          const signal = AbortSignal.timeout(this.options.lockWaitMs ?? 5000);
+          if (await files.expireFile(file, signal).catch(() => false)) expiredFiles += 1;
+        }
+      }
     } finally {
       await sweepLock.unlock();
     }
-    return { expired, forgotten, ran: true };
+    return { expired, forgotten, expiredFiles, forgottenFiles, ran: true };
   }
 }

@@ -32,6 +32,8 @@ export interface CreateUploadInput {
   readonly id?: string;
   /** Marks an upload as a part of a later concatenation. */
   readonly concatenation?: { readonly role: 'partial' };
+  /** The way in, as a label for users (`tus`); core stores it and never branches on it. */
+  readonly protocol: string;
 }
 
 export interface ConcatenateInput {
@@ -41,7 +43,36 @@ export interface ConcatenateInput {
   readonly metadata?: Readonly<Record<string, string | null>>;
   /** Largest size the joined upload may have. */
   readonly maxSize: number;
+  readonly protocol: string;
 }
+
+/**
+ * What the rest of core (the file registry) learns from the upload lifecycle. Calls happen after the
+ * fact they report is durable; an observer that fails makes the caller's request fail, never the
+ * bytes disappear.
+ */
+export interface UploadObserver {
+  /** Before anything is stored: throws to refuse an upload whose metadata cannot be used. */
+  validate(metadata: Readonly<Record<string, string | null>>): void;
+  created(upload: Upload, protocol: string): Promise<void>;
+  /** Bytes arrived; called for every chunk, so it must be cheap (the observer throttles). */
+  received(id: string, offset: number): void;
+  /** Every byte is stored and the blob is finished. May be called more than once for an upload. */
+  completed(id: string): Promise<void>;
+  /** The sweeper removed the bytes of an upload that expired unfinished. */
+  expired(upload: Upload): Promise<void>;
+  /** The upload and its bytes are gone (termination, deletion). */
+  removed(id: string): Promise<void>;
+}
+
+const NO_OBSERVER: UploadObserver = {
+  validate: () => undefined,
+  created: async () => undefined,
+  received: () => undefined,
+  completed: async () => undefined,
+  expired: async () => undefined,
+  removed: async () => undefined,
+};
 
 export interface UploadsOptions {
   readonly state: UploadStateStore;
@@ -57,7 +88,14 @@ export interface UploadsOptions {
  * length, remove. It knows nothing of wire formats; callers hold the upload's lock around writes.
  */
 export class Uploads {
+  private observer: UploadObserver = NO_OBSERVER;
+
   constructor(private readonly options: UploadsOptions) {}
+
+  /** Set once by the composition root (the observer needs `Uploads` itself, so it comes after). */
+  observe(observer: UploadObserver): void {
+    this.observer = observer;
+  }
 
   newId(): string {
     return newUploadId();
@@ -65,6 +103,7 @@ export class Uploads {
 
   async create(input: CreateUploadInput): Promise<Upload> {
     const id = input.id ?? newUploadId();
+    this.observer.validate(input.metadata ?? {});
     const record: UploadRecord = {
       id,
       tenant: input.tenant,
@@ -77,9 +116,14 @@ export class Uploads {
     // worst an orphan empty blob, never an upload that cannot take bytes.
     await this.options.blobs.create(id);
     await this.options.state.put(record);
+    const upload = this.view(record, 0, new Date(record.createdAt));
+    await this.observer.created(upload, input.protocol);
     // A zero-length upload is complete the moment it exists.
-    if (record.size === 0) await this.options.blobs.finish(id);
-    return this.view(record, 0, new Date(record.createdAt));
+    if (record.size === 0) {
+      await this.options.blobs.finish(id);
+      await this.observer.completed(id);
+    }
+    return upload;
   }
 
   /**
@@ -108,7 +152,10 @@ export class Uploads {
     const upload = this.view(record, stat.size, stat.modifiedAt);
     // All bytes stored but never assembled: a crash came between the last append and `finish`.
     // Finishing is idempotent, so the first look at such an upload completes it.
-    if (upload.complete && stat.finished === false) await this.options.blobs.finish(id);
+    if (upload.complete && stat.finished === false) {
+      await this.options.blobs.finish(id);
+      await this.observer.completed(id);
+    }
     return upload;
   }
 
@@ -137,10 +184,20 @@ export class Uploads {
    * `checksum_mismatch`. Either way a checksummed chunk is stored whole or not at all.
    */
   async append(id: string, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<number> {
-    const newOffset = expected
-      ? await this.appendVerified(id, offset, body, expected)
-      : await this.options.blobs.append(id, offset, body);
-    await this.finishIfComplete(id, newOffset);
+    let newOffset: number;
+    if (expected) {
+      newOffset = await this.appendVerified(id, offset, body, expected);
+    } else {
+      // Progress while the body streams: a second 'data' listener beside the store's pipe costs a
+      // call per chunk, no copy. The stream is paused first so adding the listener does not start
+      // the flow before the store is attached (those bytes would reach only this listener); the
+      // store's pipe or reads resume it. Checksummed chunks report at the end: they may be refused.
+      let received = offset;
+      body.pause();
+      body.on('data', (chunk: Buffer) => this.observer.received(id, (received += chunk.length)));
+      newOffset = await this.options.blobs.append(id, offset, body);
+    }
+    if (!(await this.finishIfComplete(id, newOffset))) this.observer.received(id, newOffset);
     return newOffset;
   }
 
@@ -181,6 +238,7 @@ export class Uploads {
    * locked while they are read so nobody removes one halfway.
    */
   async concatenate(input: ConcatenateInput): Promise<Upload> {
+    this.observer.validate(input.metadata ?? {});
     if (input.partIds.length === 0) {
       throw new FerryError('invalid_concatenation', 'a final upload needs at least one partial upload');
     }
@@ -222,7 +280,10 @@ export class Uploads {
         concatenation,
       };
       await this.options.state.put(record);
-      return this.view(record, size, new Date(record.createdAt));
+      const upload = this.view(record, size, new Date(record.createdAt));
+      await this.observer.created(upload, input.protocol);
+      await this.observer.completed(id);
+      return upload;
     });
   }
 
@@ -232,13 +293,22 @@ export class Uploads {
     if (!record) throw new FerryError('upload_not_found', 'upload not found');
     await this.options.state.put({ ...record, size });
     const stat = await this.options.blobs.stat(id);
-    if (stat && stat.size >= size) await this.options.blobs.finish(id);
+    if (stat && stat.size >= size) {
+      await this.options.blobs.finish(id);
+      await this.observer.completed(id);
+    }
   }
 
-  /** Once the last byte is stored the blob is finished (assembled, for stores that need it). */
-  private async finishIfComplete(id: string, offset: number): Promise<void> {
+  /**
+   * Once the last byte is stored the blob is finished (assembled, for stores that need it).
+   * Resolves with whether the upload is complete.
+   */
+  private async finishIfComplete(id: string, offset: number): Promise<boolean> {
     const record = await this.options.state.get(id);
-    if (record?.size !== undefined && offset >= record.size) await this.options.blobs.finish(id);
+    if (record?.size === undefined || offset < record.size) return false;
+    await this.options.blobs.finish(id);
+    await this.observer.completed(id);
+    return true;
   }
 
   /** Ids of every upload record, expired ones included (for the sweeper). */
@@ -252,17 +322,39 @@ export class Uploads {
    * was writing when the sweeper came keeps the upload alive. Resolves with whether it expired it.
    */
   async expire(id: string, signal: AbortSignal): Promise<boolean> {
+    const expired = await this.discardIf(id, signal, (upload, now) =>
+      Boolean(!upload.complete && upload.expiresAt && upload.expiresAt <= now),
+    );
+    if (expired) await this.observer.expired(expired);
+    return expired !== undefined;
+  }
+
+  /**
+   * Removes the bytes of a completed upload whose file reached the end of its retention and leaves a
+   * tombstone (410), under the lock. The file registry decides when; `isStillDue` re-checks under
+   * the lock. Resolves with whether it removed them.
+   */
+  async discardCompleted(id: string, signal: AbortSignal, isStillDue: () => Promise<boolean>): Promise<boolean> {
+    return (await this.discardIf(id, signal, async (upload) => upload.complete && (await isStillDue()))) !== undefined;
+  }
+
+  /** Under the lock: if `due` says so, removes the bytes and turns the record into a tombstone. */
+  private async discardIf(
+    id: string,
+    signal: AbortSignal,
+    due: (upload: Upload, now: Date) => boolean | Promise<boolean>,
+  ): Promise<Upload | undefined> {
     const lock = this.options.locker.newLock(id);
     // The sweeper is in no hurry: a request holding the upload finishes undisturbed.
     await lock.lock(signal, () => undefined);
     try {
       const upload = await this.findInAnyTenant(id);
       const now = this.options.clock.now();
-      if (!upload || upload.expired || upload.complete || !upload.expiresAt || upload.expiresAt > now) return false;
+      if (!upload || upload.expired || !(await due(upload, now))) return undefined;
       await this.options.blobs.remove(id);
       const { offset: _o, complete: _c, expiresAt: _e, expired: _x, ...record } = upload;
       await this.options.state.put({ ...record, expiredAt: now.toISOString() });
-      return true;
+      return upload;
     } finally {
       await lock.unlock();
     }
@@ -277,6 +369,24 @@ export class Uploads {
   async remove(id: string): Promise<void> {
     await this.options.blobs.remove(id);
     await this.options.state.delete(id);
+    await this.observer.removed(id);
+  }
+
+  /**
+   * Removes an upload under its lock (deletion through the file API); a request holding the lock is
+   * asked to let go. Resolves with whether there was anything to remove.
+   */
+  async removeLocked(id: string, signal: AbortSignal): Promise<boolean> {
+    const lock = this.options.locker.newLock(id);
+    // Waiting asks the holder (a PATCH in flight) to let go; this short job needs no such callback.
+    await lock.lock(signal, () => undefined);
+    try {
+      if (!(await this.options.state.get(id))) return false;
+      await this.remove(id);
+      return true;
+    } finally {
+      await lock.unlock();
+    }
   }
 
   read(id: string, range?: ByteRange): Readable {

@@ -49,6 +49,7 @@ export class CoreDataStore extends DataStore {
       tenant: context.tenant,
       size: upload.size,
       metadata: upload.metadata ?? {},
+      protocol: 'tus',
       ...(context.partial ? { concatenation: { role: 'partial' } as const } : {}),
     });
     upload.creation_date = created.createdAt;

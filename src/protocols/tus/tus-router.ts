@@ -198,6 +198,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
         partIds: concat.value.partIds,
         metadata,
         maxSize: options.maxSize,
+        protocol: 'tus',
       });
       res.locals.uploadId = upload.id;
       sendTus(res, 201, '', { Location: uploadUrl(req, upload.id), ...stateHeaders(upload) });

@@ -1,4 +1,4 @@
-import type { ByteRange } from '../../core/ports.js';
+import type { ByteRange } from '../core/ports.js';
 
 export type RangeRequest =
   | { readonly kind: 'whole' }

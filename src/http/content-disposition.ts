@@ -1,19 +1,3 @@
-/** Reading the well-known tus `Upload-Metadata` keys (API.md §3.2). */
-
-type Metadata = Readonly<Record<string, string | null>>;
-
-export function declaredName(metadata: Metadata): string | undefined {
-  return metadata.filename ?? metadata.name ?? undefined;
-}
-
-const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]{1,127}\/[a-z0-9!#$&^_.+-]{1,127}$/i;
-
-/** The client's declared media type, if it is a syntactically valid `type/subtype`. */
-export function declaredMediaType(metadata: Metadata): string | undefined {
-  const value = metadata.filetype ?? metadata.type ?? undefined;
-  return value && MEDIA_TYPE.test(value) ? value.toLowerCase() : undefined;
-}
-
 /**
  * `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / RFC 8187), safe for
  * any client-supplied name: quotes, backslashes and control characters never reach the header.
