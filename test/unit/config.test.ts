@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -164,5 +164,65 @@ describe('loadConfig', () => {
     expect(problemsOf({ FERRY_CONFIG_FILE: 'nope.json' }, dir)).toEqual([expect.stringMatching(/file not found$/)]);
     await writeFile(path.join(dir, 'bad.json'), '{nope');
     expect(problemsOf({ FERRY_CONFIG_FILE: 'bad.json' }, dir)).toEqual([expect.stringMatching(/not valid JSON$/)]);
+  });
+});
+
+describe('files configuration', () => {
+  it('has the documented defaults for retention, allowed types, webhooks and processing', () => {
+    const config = loadConfig({}, os.tmpdir());
+    expect(config).toMatchObject({
+      retentionMs: 7 * 86_400_000,
+      maxRetentionMs: 30 * 86_400_000,
+      allowedTypes: ['*'],
+      webhook: undefined,
+      processingConcurrency: 2,
+    });
+  });
+
+  it('reads an allow-list of media types and a webhook with its secret and retry delay', () => {
+    const config = loadConfig(
+      {
+        FERRY_ALLOWED_TYPES: 'Image/*, application/pdf',
+        FERRY_WEBHOOK_URL: 'https://backend.example.com/hook',
+        FERRY_WEBHOOK_SECRET: 'sixteen-chars-ok',
+        FERRY_WEBHOOK_RETRY_DELAY: '250ms',
+      },
+      os.tmpdir(),
+    );
+    expect(config.allowedTypes).toEqual(['image/*', 'application/pdf']);
+    expect(config.webhook).toEqual({
+      url: 'https://backend.example.com/hook',
+      secret: 'sixteen-chars-ok',
+      retryDelayMs: 250,
+    });
+  });
+
+  it('refuses a retention above the maximum, a webhook without a secret and a malformed allow-list', () => {
+    expect(problemsOf({ FERRY_RETENTION: '40d' })).toEqual([
+      expect.stringMatching(/^FERRY_RETENTION="40d": must not exceed FERRY_MAX_RETENTION/),
+    ]);
+    expect(problemsOf({ FERRY_WEBHOOK_URL: 'https://backend.example.com/hook' })).toEqual([
+      expect.stringMatching(/^FERRY_WEBHOOK_SECRET="": required when FERRY_WEBHOOK_URL is set/),
+    ]);
+    expect(problemsOf({ FERRY_WEBHOOK_URL: 'https://b.example.com', FERRY_WEBHOOK_SECRET: 'short' })).toEqual([
+      expect.stringMatching(/^FERRY_WEBHOOK_SECRET="short": expected a secret of at least 16 characters/),
+    ]);
+    expect(problemsOf({ FERRY_ALLOWED_TYPES: 'images, pdf' })).toEqual([
+      expect.stringMatching(/^FERRY_ALLOWED_TYPES="images, pdf": expected media types/),
+    ]);
+  });
+
+  it('loads the example configuration files as they are', async () => {
+    const repo = path.resolve(import.meta.dirname, '../..');
+    const json = loadConfig({ FERRY_CONFIG_FILE: path.join(repo, 'config/ferry.example.json') }, os.tmpdir());
+    expect(json.retentionMs).toBe(7 * 86_400_000);
+    for (const name of ['production.env.example', 's3.env.example']) {
+      const env: Record<string, string> = {};
+      for (const line of (await readFile(path.join(repo, 'config', name), 'utf8')).split('\n')) {
+        const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+        if (match) env[match[1]!] = match[2]!;
+      }
+      expect(problemsOf(env), name).toEqual([]);
+    }
   });
 });

@@ -242,6 +242,19 @@ export class Files implements UploadObserver {
     return true;
   }
 
+  /**
+   * For the sweeper: a file still `uploading` whose upload is complete missed its completion (the
+   * registry or queue failed right after the last byte); this completes it. Resolves with whether
+   * it did.
+   */
+  async catchUpCompletion(record: FileRecord): Promise<boolean> {
+    if (record.status !== 'uploading') return false;
+    const upload = await this.options.uploads.findInAnyTenant(record.id);
+    if (!upload?.complete) return false;
+    await this.completed(record.id);
+    return true;
+  }
+
   scan(): AsyncIterable<FileRecord> {
     return this.options.registry.scan();
   }
@@ -261,6 +274,9 @@ export class Files implements UploadObserver {
     if (record.status !== 'uploading') return record;
     const upload = await this.options.uploads.findInAnyTenant(record.id);
     if (!upload) return record;
+    // Every byte is stored but the registry missed it (Redis failed right after the last PATCH):
+    // catch up now, in the background.
+    if (upload.complete) void this.completed(record.id).catch(this.options.onBackgroundError);
     return {
       ...record,
       receivedBytes: upload.offset,

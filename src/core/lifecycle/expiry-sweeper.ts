@@ -72,7 +72,9 @@ export class ExpirySweeper {
       for await (const file of files.scan()) {
         if (file.status === 'expired') {
           if (await files.forgetExpired(file, this.options.tombstoneTtlMs)) forgottenFiles += 1;
-        } else if (file.status !== 'uploading' && files.isPastExpiry(file)) {
+        } else if (file.status === 'uploading') {
+          await files.catchUpCompletion(file).catch(() => false);
+        } else if (files.isPastExpiry(file)) {
           const signal = AbortSignal.timeout(this.options.lockWaitMs ?? 5000);
           if (await files.expireFile(file, signal).catch(() => false)) expiredFiles += 1;
         }
