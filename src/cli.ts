@@ -86,7 +86,12 @@ async function sweepOnce(config: Config, logger: Logger): Promise<number> {
 async function work(config: Config, logger: Logger): Promise<number> {
   const core = await createCore(config, logger);
   await core.startWorkers();
-  const stop = startPeriodicSweeps(core.sweeper, config.sweepIntervalMs, logger);
+  // A Redis that restarted empty under running replicas gets the registry's indexes back within one
+  // sweep interval (replicas find single records from the durable copy meanwhile).
+  const stop = startPeriodicSweeps(core.sweeper, config.sweepIntervalMs, logger, async () => {
+    const reindexed = await core.ensureIndexed();
+    if (reindexed !== undefined) logger.info({ files: reindexed }, 'file registry indexes rebuilt');
+  });
   logger.info({ interval_ms: config.sweepIntervalMs }, 'ferry worker running');
   const [signal] = (await Promise.race([once(process, 'SIGTERM'), once(process, 'SIGINT')])) as [NodeJS.Signals];
   logger.info({ signal }, 'shutting down');

@@ -86,6 +86,8 @@ export interface FerryCore {
   startWorkers(): Promise<void>;
   /** Rebuilds the file registry's Redis indexes from the durable records (`ferry reindex`). */
   reindex(): Promise<number>;
+  /** Rebuilds them only if Redis lost them; resolves with the count rebuilt, or undefined. */
+  ensureIndexed(): Promise<number | undefined>;
   /** Releases connections and buffers. */
   close(): Promise<void>;
 }
@@ -103,6 +105,7 @@ interface SharedState {
   readonly jobs: JobQueue;
   readonly readinessChecks: ReadinessCheck[];
   reindex(): Promise<number>;
+  ensureIndexed(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -156,6 +159,7 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
       if (requeued > 0) logger.info({ files: requeued }, 'files whose processing was interrupted are queued again');
     },
     reindex: () => shared.reindex(),
+    ensureIndexed: () => shared.ensureIndexed(),
     async close() {
       await shared.close();
       await storage.close();
@@ -257,8 +261,9 @@ async function embeddedState(storage: Storage): Promise<SharedState> {
     events,
     jobs,
     readinessChecks: [],
-    // The embedded index is rebuilt from the durable records at every start.
+    // The embedded index is built from the durable records at every start.
     reindex: async () => registry.init().then(async () => count(registry.scan())),
+    ensureIndexed: async () => undefined,
     async close() {
       await jobs.close();
       await events.close();
@@ -309,6 +314,7 @@ async function distributedState(
     jobs,
     readinessChecks: [{ name: 'redis', check: () => redis.ping() }],
     reindex: () => registry.reindex(),
+    ensureIndexed: () => registry.ensureIndexed(),
     async close() {
       await jobs.close();
       await events.close();

@@ -6,14 +6,22 @@ import type { ExpirySweeper } from './core/lifecycle/expiry-sweeper.js';
  * lock keeps replicas apart). A failed sweep is logged and tried again next time. Returns a stop
  * function that waits for a sweep under way.
  */
-export function startPeriodicSweeps(sweeper: ExpirySweeper, intervalMs: number, logger: Logger): () => Promise<void> {
+export function startPeriodicSweeps(
+  sweeper: ExpirySweeper,
+  intervalMs: number,
+  logger: Logger,
+  /** Upkeep run before each sweep (distributed mode: rebuild registry indexes Redis lost). */
+  upkeep: () => Promise<void> = async () => undefined,
+): () => Promise<void> {
   let running: Promise<void> | undefined;
   const tick = () => {
     if (running) return;
-    running = sweeper
-      .sweepOnce()
+    running = upkeep()
+      .then(() => sweeper.sweepOnce())
       .then((result) => {
-        if (result.expired > 0 || result.forgotten > 0) logger.info(result, 'expired uploads swept');
+        if (result.expired + result.forgotten + result.expiredFiles + result.forgottenFiles > 0) {
+          logger.info(result, 'expired uploads and files swept');
+        }
       })
       .catch((error: unknown) => logger.error({ err: error }, 'expiry sweep failed'))
       .finally(() => {
