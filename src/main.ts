@@ -41,7 +41,17 @@ import { ExpirySweeper } from './core/lifecycle/expiry-sweeper.js';
 import { Uploads } from './core/uploads/uploads.js';
 import { createApp } from './http/app.js';
 import type { ReadinessCheck } from './http/routes/health.js';
-import { tenantOf } from './http/request-context.js';
+import { contextOf, tenantOf } from './http/request-context.js';
+import { corsPolicy } from './http/middleware/cors.js';
+import { tokenRoutes } from './http/routes/tokens.js';
+import { ApiKeyring } from './core/auth/api-keys.js';
+import { UrlSigner } from './core/auth/signed-urls.js';
+import { uploadPolicy } from './core/auth/upload-policy.js';
+import { UploadTokens } from './core/auth/upload-tokens.js';
+import { TenantPolicies } from './core/tenancy.js';
+import { UploadSlots } from './core/uploads/upload-slots.js';
+import type { FileJson } from './core/files/file-json.js';
+import { TUS_PATH } from './protocols/tus/tus-responses.js';
 import { eventRoutes, type EventRoutes } from './http/routes/events.js';
 import { fileRoutes } from './http/routes/files.js';
 import { createTusRouter } from './protocols/tus/tus-router.js';
@@ -73,6 +83,10 @@ const WEBHOOK_CONCURRENCY = 4;
 /** Core with its adapters: what `ferry serve`, `ferry worker` and `ferry sweep` all run on. */
 export interface FerryCore {
   readonly uploads: Uploads;
+  readonly policies: TenantPolicies;
+  readonly signer: UrlSigner;
+  /** A file as the API and webhooks show it, with a signed download URL under `baseUrl`. */
+  readonly present: (file: FileRecord, baseUrl: string) => FileJson;
   readonly files: Files;
   readonly events: EventBus;
   readonly jobs: JobQueue;
@@ -119,14 +133,19 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
   const { blobs } = storage;
   const clock = systemClock;
   const uploads = new Uploads({ blobs, state, locker, clock, incompleteTtlMs: config.incompleteTtlMs });
+  const policies = tenantPolicies(config);
+  const signer = new UrlSigner(config.auth.signingSecret, clock);
+  const present = (file: FileRecord, baseUrl: string) => {
+    const { expires, signature } = signer.sign(file.tenant, file.id);
+    return fileJson(file, `${baseUrl}/v1/files/${file.id}/content?expires=${expires}&signature=${signature}`);
+  };
   const files = new Files({
     registry,
     events,
     jobs,
     uploads,
     clock,
-    retentionMs: config.retentionMs,
-    maxRetentionMs: config.maxRetentionMs,
+    retentionOf: (tenant) => policies.for(tenant),
     progressIntervalMs: PROGRESS_INTERVAL_MS,
     webhookRetry: config.webhook ? { attempts: WEBHOOK_ATTEMPTS, backoffMs: config.webhook.retryDelayMs } : undefined,
     onBackgroundError: (error) => logger.warn({ err: error }, 'progress event not published'),
@@ -138,6 +157,9 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
     files,
     events,
     jobs,
+    policies,
+    signer,
+    present,
     locker,
     sweeper,
     readinessChecks: [{ name: 'storage', check: () => blobs.checkReady() }, ...shared.readinessChecks],
@@ -151,7 +173,7 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
           secret: config.webhook.secret,
           transport: new FetchWebhookTransport(),
           clock,
-          present: (file) => fileJson(file as unknown as FileRecord, publicUrl),
+          present: (file) => present(file as unknown as FileRecord, publicUrl),
         });
         jobs.work('deliver-webhook', deliverer.handle, WEBHOOK_CONCURRENCY);
       }
@@ -169,13 +191,37 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
 
 export async function createFerry(config: Config, logger: Logger): Promise<Ferry> {
   const core = await createCore(config, logger);
-  const { uploads, locker, files, events } = core;
+  const { uploads, locker, files, events, policies, present, signer } = core;
+  const cors = corsPolicy(config.corsOrigins);
+  const tokens = new UploadTokens(config.auth.tokenSecret, systemClock);
+  const policyOf = (req: IncomingMessage) => {
+    const context = contextOf(req);
+    return uploadPolicy(context.tenant, policies.for(context.tenant), context.scope);
+  };
   const eventStreams = eventRoutes({ files, events, tenantOf, heartbeatMs: SSE_HEARTBEAT_MS });
   const baseUrlOf = (req: IncomingMessage) => config.publicUrl ?? `http://${req.headers.host ?? 'localhost'}`;
   const app = createApp({
     logger,
     readinessChecks: core.readinessChecks,
-    routes: [fileRoutes({ files, uploads, tenantOf, baseUrlOf }), eventStreams.router],
+    cors,
+    auth: {
+      keyring: new ApiKeyring(config.auth.apiKeys),
+      tokens,
+      allowAnonymous: config.auth.allowAnonymous,
+      tokenPaths: [TUS_PATH],
+    },
+    routes: [
+      tokenRoutes({ tokens, policies }),
+      fileRoutes({
+        files,
+        uploads,
+        tenantOf,
+        baseUrlOf,
+        present,
+        verifySignature: (tenant, id, expires, signature) => signer.verify(tenant, id, expires, signature),
+      }),
+      eventStreams.router,
+    ],
     protocols: [
       createTusRouter({
         uploads,
@@ -184,12 +230,16 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
         publicUrl: config.publicUrl,
         lockDrainTimeoutMs: LOCK_DRAIN_TIMEOUT_MS,
         tenantOf,
+        policyOf,
+        slots: new UploadSlots(),
+        corsAllows: cors.allows,
         logger,
       }),
     ],
   });
 
-  const server = createServer(app);
+  // Node's default, stated: larger header blocks are refused with 431 (tus metadata lives in a header).
+  const server = createServer({ maxHeaderSize: 16 * 1024 }, app);
   configureTimeouts(server);
   return { ...core, server, eventStreams };
 }
@@ -343,4 +393,18 @@ async function count(items: AsyncIterable<unknown>): Promise<number> {
   let n = 0;
   for await (const _ of items) n += 1;
   return n;
+}
+
+/** Global limits, overridden per tenant by FERRY_TENANTS. */
+function tenantPolicies(config: Config): TenantPolicies {
+  return new TenantPolicies(
+    {
+      maxSize: config.maxSize,
+      retentionMs: config.retentionMs,
+      maxRetentionMs: config.maxRetentionMs,
+      allowedTypes: config.allowedTypes,
+      maxConcurrentUploads: config.maxConcurrentUploads,
+    },
+    config.tenants,
+  );
 }

@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readApiKeys, readTenantOverrides } from './auth-config.js';
 import { CONFIG_KEYS, configSchema, type ConfigInput } from './schema.js';
+import type { ApiKeyEntry } from '../core/auth/api-keys.js';
+import type { TenantPolicy } from '../core/tenancy.js';
 
 /** Ferry's typed, validated configuration. Built once at start and handed to the composition root. */
 export interface Config {
@@ -32,9 +36,27 @@ export interface Config {
   readonly webhook: { readonly url: string; readonly secret: string; readonly retryDelayMs: number } | undefined;
   /** Files processed at a time by each worker process. */
   readonly processingConcurrency: number;
+  readonly auth: AuthConfig;
+  /** `['*']` or exact origins; credentials are allowed only with exact origins. */
+  readonly corsOrigins: readonly string[];
+  /** PATCHes of one tenant in flight at once in one process. */
+  readonly maxConcurrentUploads: number;
+  /** Per-tenant settings overriding the global ones. */
+  readonly tenants: Readonly<Record<string, Partial<TenantPolicy>>>;
   /** How long a graceful shutdown waits for in-flight requests before closing them. */
   readonly shutdownTimeoutMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export interface AuthConfig {
+  /** From FERRY_API_KEYS and FERRY_API_KEYS_FILE. */
+  readonly apiKeys: readonly ApiKeyEntry[];
+  /** Requests without credentials belong to tenant `default`. */
+  readonly allowAnonymous: boolean;
+  /** HMAC secret of upload tokens; generated per process when unset (embedded mode only). */
+  readonly tokenSecret: string;
+  /** HMAC secret of signed download URLs; generated per process when unset (embedded mode only). */
+  readonly signingSecret: string;
 }
 
 export interface S3Config {
@@ -104,6 +126,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (values.FERRY_WEBHOOK_URL && !values.FERRY_WEBHOOK_SECRET) {
     problems.push('FERRY_WEBHOOK_SECRET="": required when FERRY_WEBHOOK_URL is set (deliveries are signed)');
   }
+  const apiKeys = readApiKeys(values.FERRY_API_KEYS, values.FERRY_API_KEYS_FILE, cwd, problems);
+  const tenants = readTenantOverrides(values.FERRY_TENANTS, problems);
+  const loopback = isLoopbackHost(values.HOST);
+  const allowAnonymous =
+    values.FERRY_ALLOW_ANONYMOUS === undefined
+      ? apiKeys.length === 0 && loopback
+      : values.FERRY_ALLOW_ANONYMOUS === 'true';
+  if (!loopback && apiKeys.length === 0 && values.FERRY_ALLOW_ANONYMOUS !== 'true') {
+    problems.push(
+      `HOST=${JSON.stringify(values.HOST)}: listening beyond loopback needs API keys (FERRY_API_KEYS or FERRY_API_KEYS_FILE), or FERRY_ALLOW_ANONYMOUS=true to accept anyone as tenant default`,
+    );
+  }
+  if (values.FERRY_REDIS_URL) {
+    for (const key of ['FERRY_TOKEN_SECRET', 'FERRY_SIGNING_SECRET'] as const) {
+      if (!values[key]) problems.push(`${key}="": required with FERRY_REDIS_URL (every replica must share it)`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const s3: S3Config | undefined =
@@ -145,6 +184,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
         })
       : undefined,
     processingConcurrency: values.FERRY_PROCESSING_CONCURRENCY,
+    auth: Object.freeze({
+      apiKeys,
+      allowAnonymous,
+      // Embedded mode may generate them: tokens and signed URLs then last as long as the process.
+      tokenSecret: values.FERRY_TOKEN_SECRET ?? randomBytes(32).toString('base64url'),
+      signingSecret: values.FERRY_SIGNING_SECRET ?? randomBytes(32).toString('base64url'),
+    }),
+    corsOrigins: Object.freeze(values.FERRY_CORS_ORIGINS),
+    maxConcurrentUploads: values.FERRY_MAX_CONCURRENT_UPLOADS,
+    tenants,
     shutdownTimeoutMs: values.FERRY_SHUTDOWN_TIMEOUT,
     logLevel: values.FERRY_LOG_LEVEL,
   });
@@ -169,6 +218,14 @@ function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): Partial<Record<key
     // Numbers and booleans are accepted for convenience and read like their environment spelling.
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
       values[key] = String(value);
+    // FERRY_TENANTS reads best as an object in a file; the environment carries the same as JSON text.
+    else if (key === 'FERRY_TENANTS' && typeof value === 'object' && value !== null)
+      values[key] = JSON.stringify(value);
   }
   return values;
+}
+
+/** `127.0.0.1`, `::1`, `localhost` and the rest of 127.0.0.0/8: reachable from this machine only. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }

@@ -128,6 +128,43 @@ export const configSchema = z.object({
   FERRY_WEBHOOK_SECRET: z.string().min(16, 'expected a secret of at least 16 characters').optional(),
   FERRY_WEBHOOK_RETRY_DELAY: duration('10s').prefault('10s'),
   FERRY_PROCESSING_CONCURRENCY: count('2').prefault('2'),
+  FERRY_API_KEYS: z.string().optional(),
+  FERRY_API_KEYS_FILE: z.string().min(1, 'expected a file path').optional(),
+  FERRY_ALLOW_ANONYMOUS: z.enum(['true', 'false'], { error: 'expected true or false' }).optional(),
+  FERRY_TOKEN_SECRET: z.string().min(32, 'expected a secret of at least 32 characters').optional(),
+  FERRY_SIGNING_SECRET: z.string().min(32, 'expected a secret of at least 32 characters').optional(),
+  FERRY_CORS_ORIGINS: z
+    .string()
+    .transform((text, ctx) => {
+      const origins = text
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean);
+      for (const origin of origins) {
+        if (origin === '*') continue;
+        try {
+          const url = new URL(origin);
+          if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== origin) throw new Error();
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'expected * or origins such as https://app.example.com' });
+          return z.NEVER;
+        }
+      }
+      return origins;
+    })
+    .prefault('*'),
+  FERRY_MAX_CONCURRENT_UPLOADS: z
+    .string()
+    .transform((text, ctx) => {
+      const value = Number(text);
+      if (!/^\d+$/.test(text) || value < 1 || value > 100_000) {
+        ctx.addIssue({ code: 'custom', message: 'expected a whole number from 1 to 100000 such as 100' });
+        return z.NEVER;
+      }
+      return value;
+    })
+    .prefault('100'),
+  FERRY_TENANTS: z.string().optional(),
   FERRY_SHUTDOWN_TIMEOUT: duration('25s').prefault('25s'),
   FERRY_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {

@@ -13,6 +13,11 @@ export type FerryErrorCode =
   | 'invalid_concatenation'
   | 'request_aborted'
   | 'invalid_metadata'
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'type_not_allowed'
+  | 'too_many_uploads'
   | 'invalid_query'
   | 'file_not_found'
   | 'file_not_ready'
@@ -36,6 +41,13 @@ const STATUS: Record<FerryErrorCode, number> = {
   request_aborted: 400,
   // A well-known metadata value that cannot be used (a retention that is not a duration, or too long).
   invalid_metadata: 400,
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  // A declared type the tenant or the upload token does not allow.
+  type_not_allowed: 415,
+  // More uploads of one tenant in flight than its limit (per process).
+  too_many_uploads: 429,
   invalid_query: 400,
   file_not_found: 404,
   file_not_ready: 409,

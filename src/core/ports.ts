@@ -48,11 +48,20 @@ export interface UploadRecord {
   /** ISO 8601 creation time. */
   readonly createdAt: string;
   readonly concatenation?: Concatenation;
+  /** Limits the upload was created under (its tenant's, narrowed by an upload token). */
+  readonly limits?: UploadLimits;
   /**
    * Set when the sweeper removed the bytes of this unfinished upload because it expired. The record
    * stays a while (a tombstone) so clients are told 410 Gone rather than 404.
    */
   readonly expiredAt?: string;
+}
+
+export interface UploadLimits {
+  /** The most bytes the upload may have (matters while its length is deferred). */
+  readonly maxSize?: number;
+  /** Media type patterns processing accepts for this upload's file. */
+  readonly allowedTypes?: readonly string[];
 }
 
 /** Keeps upload records. Embedded: a JSON file per upload beside the bytes, cached in memory. */
@@ -161,6 +170,8 @@ export interface FileRecord {
   readonly completedAt: string | null;
   /** When the bytes go: for unfinished uploads from inactivity, for completed files from retention. */
   readonly expiresAt: string | null;
+  /** Media type patterns this file may have (its upload's limits); unset: the global list. */
+  readonly allowedTypes?: readonly string[];
   /** Why processing failed, as `{code, message}`. */
   readonly error: { readonly code: string; readonly message: string } | null;
   /** Bumped on every write; lets the registry keep the newest of two racing writes. */

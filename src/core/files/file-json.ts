@@ -23,8 +23,11 @@ export interface FileJson {
   readonly error: FileRecord['error'];
 }
 
-/** `baseUrl` is Ferry's public origin without a trailing slash. */
-export function fileJson(file: FileRecord, baseUrl: string): FileJson {
+/**
+ * `downloadUrl` is where the bytes are (a signed URL, so it works without a key); it is shown only
+ * once the file is `completed`.
+ */
+export function fileJson(file: FileRecord, downloadUrl: string): FileJson {
   return {
     id: file.id,
     name: file.name,
@@ -42,7 +45,7 @@ export function fileJson(file: FileRecord, baseUrl: string): FileJson {
     created_at: file.createdAt,
     completed_at: file.completedAt,
     expires_at: file.expiresAt,
-    download_url: file.status === 'completed' ? `${baseUrl}/v1/files/${file.id}/content` : null,
+    download_url: file.status === 'completed' ? downloadUrl : null,
     error: file.error,
   };
 }

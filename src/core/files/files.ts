@@ -28,10 +28,8 @@ export interface FilesOptions {
   readonly jobs: JobQueue;
   readonly uploads: Uploads;
   readonly clock: Clock;
-  /** How long a completed file is kept unless its upload asked for less. */
-  readonly retentionMs: number;
-  /** The most a single upload may ask for. */
-  readonly maxRetentionMs: number;
+  /** Retention (default and bound) of each tenant's files. */
+  readonly retentionOf: (tenant: string) => { readonly retentionMs: number; readonly maxRetentionMs: number };
   /** At most one progress event per upload per this interval (the last one is never dropped). */
   readonly progressIntervalMs: number;
   /** Set when webhooks are configured: events that concern them are queued for delivery. */
@@ -62,12 +60,13 @@ export class Files implements UploadObserver {
 
   // --- UploadObserver -------------------------------------------------------------------------
 
-  validate(metadata: Metadata): void {
+  validate(tenant: string, metadata: Metadata): void {
     const { retentionMs } = describeFile(metadata);
-    if (retentionMs !== undefined && retentionMs > this.options.maxRetentionMs) {
+    const { maxRetentionMs } = this.options.retentionOf(tenant);
+    if (retentionMs !== undefined && retentionMs > maxRetentionMs) {
       throw new FerryError(
         'invalid_metadata',
-        `retention may be at most ${Math.floor(this.options.maxRetentionMs / 1000)} seconds (FERRY_MAX_RETENTION)`,
+        `retention may be at most ${Math.floor(maxRetentionMs / 1000)} seconds (FERRY_MAX_RETENTION)`,
       );
     }
   }
@@ -91,11 +90,12 @@ export class Files implements UploadObserver {
       status: 'uploading',
       checksums: { sha256: null, crc32c: null },
       protocol,
-      retentionMs: described.retentionMs ?? this.options.retentionMs,
+      retentionMs: described.retentionMs ?? this.options.retentionOf(upload.tenant).retentionMs,
       createdAt: upload.createdAt,
       completedAt: null,
       expiresAt: upload.expiresAt?.toISOString() ?? null,
       error: null,
+      ...(upload.limits?.allowedTypes ? { allowedTypes: upload.limits.allowedTypes } : {}),
       updatedAt: now,
     };
     await this.options.registry.put(record);
@@ -169,6 +169,16 @@ export class Files implements UploadObserver {
   async get(tenant: string, id: string): Promise<FileView> {
     const record = await this.options.registry.get(id);
     if (!record || record.tenant !== tenant) throw new FerryError('file_not_found', 'file not found');
+    return this.live(record);
+  }
+
+  /**
+   * The file a signed URL points at, when `verify` accepts the signature for the file's tenant;
+   * otherwise as missing as any other file (404), so a bad signature reveals nothing.
+   */
+  async getBySignature(id: string, verify: (tenant: string) => boolean): Promise<FileView> {
+    const record = await this.options.registry.get(id);
+    if (!record || !verify(record.tenant)) throw new FerryError('file_not_found', 'file not found');
     return this.live(record);
   }
 

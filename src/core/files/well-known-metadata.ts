@@ -11,8 +11,28 @@ export type Metadata = Readonly<Record<string, string | null>>;
 
 const WELL_KNOWN_KEYS = new Set(['filename', 'name', 'filetype', 'type', 'folder', 'tags', 'batch', 'retention']);
 
+/** Limits on what a client may put in the well-known keys (API.md leaves them to Ferry). */
+export const METADATA_LIMITS = { nameLength: 1024, folderLength: 512, tags: 32, tagLength: 128, userKeys: 64 };
+
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
+
+/** The client's file name without control characters; never used as a path, only shown and sent back. */
 export function declaredName(metadata: Metadata): string | undefined {
-  return metadata.filename ?? metadata.name ?? undefined;
+  const name = (metadata.filename ?? metadata.name ?? undefined)?.replace(CONTROL_CHARACTERS, '').trim();
+  return name ? name : undefined;
+}
+
+/**
+ * A folder is a label with `/` separators, never a path: control characters go, and empty, `.` and
+ * `..` segments are dropped, so `../../etc` becomes `etc` and `a//b/` becomes `a/b`.
+ */
+export function sanitizeFolder(folder: string): string | undefined {
+  const segments = folder
+    .replace(CONTROL_CHARACTERS, '')
+    .split(/[/\\]+/)
+    .map((segment) => segment.trim())
+    .filter((segment) => segment !== '' && segment !== '.' && segment !== '..');
+  return segments.length > 0 ? segments.join('/') : undefined;
 }
 
 const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]{1,127}\/[a-z0-9!#$&^_.+-]{1,127}$/i;
@@ -35,27 +55,50 @@ export interface DescribedFile {
   readonly userMetadata: Metadata;
 }
 
-/** Reads the well-known keys; a `retention` that is not a duration is `invalid_metadata`. */
+/**
+ * Reads the well-known keys. Values beyond the limits, or a `retention` that is not a duration, are
+ * `invalid_metadata` (400). User metadata is built with own properties only, so a `__proto__` key is
+ * kept as data and never touches a prototype.
+ */
 export function describeFile(metadata: Metadata): DescribedFile {
-  const userMetadata: Record<string, string | null> = {};
-  for (const [key, value] of Object.entries(metadata)) {
-    if (!WELL_KNOWN_KEYS.has(key)) userMetadata[key] = value;
+  const userEntries = Object.entries(metadata).filter(([key]) => !WELL_KNOWN_KEYS.has(key));
+  if (userEntries.length > METADATA_LIMITS.userKeys) {
+    throw new FerryError(
+      'invalid_metadata',
+      `at most ${METADATA_LIMITS.userKeys} metadata keys besides the well-known ones`,
+    );
+  }
+  const name = declaredName(metadata);
+  if (name !== undefined && name.length > METADATA_LIMITS.nameLength) {
+    throw new FerryError('invalid_metadata', `filename may have at most ${METADATA_LIMITS.nameLength} characters`);
+  }
+  const rawFolder = nonEmpty(metadata.folder);
+  if (rawFolder !== null && rawFolder.length > METADATA_LIMITS.folderLength) {
+    throw new FerryError('invalid_metadata', `folder may have at most ${METADATA_LIMITS.folderLength} characters`);
+  }
+  const tags = [
+    ...new Set(
+      (metadata.tags ?? '')
+        .replace(CONTROL_CHARACTERS, '')
+        .split(',')
+        .map((tag) => tag.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (tags.length > METADATA_LIMITS.tags || tags.some((tag) => tag.length > METADATA_LIMITS.tagLength)) {
+    throw new FerryError(
+      'invalid_metadata',
+      `at most ${METADATA_LIMITS.tags} tags of at most ${METADATA_LIMITS.tagLength} characters each`,
+    );
   }
   return {
-    name: declaredName(metadata),
+    name,
     mimeType: declaredMediaType(metadata),
-    folder: nonEmpty(metadata.folder),
-    tags: [
-      ...new Set(
-        (metadata.tags ?? '')
-          .split(',')
-          .map((tag) => tag.trim())
-          .filter(Boolean),
-      ),
-    ],
-    batch: nonEmpty(metadata.batch),
+    folder: rawFolder === null ? null : (sanitizeFolder(rawFolder) ?? null),
+    tags,
+    batch: nonEmpty(metadata.batch?.replace(CONTROL_CHARACTERS, '')),
     retentionMs: parseRetention(metadata.retention),
-    userMetadata,
+    userMetadata: Object.fromEntries(userEntries),
   };
 }
 

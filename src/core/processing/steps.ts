@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { fileTypeFromBuffer } from 'file-type';
 import { createDigester } from '../uploads/checksums.js';
 import type { ByteRange, FileRecord } from '../ports.js';
+import { typeAllowed } from '../tenancy.js';
 
 /** What a step may change on the file. */
 export type FileFindings = Partial<Pick<FileRecord, 'detectedType' | 'checksums'>>;
@@ -74,15 +75,13 @@ export const detectType: ProcessingStep = {
  * the declared one when the bytes say nothing. `*` allows everything.
  */
 export function enforceAllowedTypes(allowed: readonly string[]): ProcessingStep {
-  const allowAll = allowed.includes('*') || allowed.includes('*/*');
   return {
     name: 'allowed-types',
     async run({ file }) {
-      if (allowAll) return { ok: true };
+      // The upload's own list (its tenant's, narrowed by a token) wins over the global one.
+      const patterns = file.allowedTypes ?? allowed;
       const type = canonicalType(file.detectedType ?? file.mimeType);
-      const [major] = type.split('/');
-      const permitted = allowed.some((pattern) => pattern === type || pattern === `${major}/*`);
-      return permitted
+      return typeAllowed(type, patterns)
         ? { ok: true }
         : { ok: false, code: 'type_not_allowed', message: `${type} is not an allowed type` };
     },

@@ -7,6 +7,7 @@ import type {
   Concatenation,
   Lock,
   Locker,
+  UploadLimits,
   UploadRecord,
   UploadStateStore,
 } from '../ports.js';
@@ -34,6 +35,7 @@ export interface CreateUploadInput {
   readonly concatenation?: { readonly role: 'partial' };
   /** The way in, as a label for users (`tus`); core stores it and never branches on it. */
   readonly protocol: string;
+  readonly limits?: UploadLimits;
 }
 
 export interface ConcatenateInput {
@@ -44,6 +46,7 @@ export interface ConcatenateInput {
   /** Largest size the joined upload may have. */
   readonly maxSize: number;
   readonly protocol: string;
+  readonly limits?: UploadLimits;
 }
 
 /**
@@ -53,7 +56,7 @@ export interface ConcatenateInput {
  */
 export interface UploadObserver {
   /** Before anything is stored: throws to refuse an upload whose metadata cannot be used. */
-  validate(metadata: Readonly<Record<string, string | null>>): void;
+  validate(tenant: string, metadata: Readonly<Record<string, string | null>>): void;
   created(upload: Upload, protocol: string): Promise<void>;
   /** Bytes arrived; called for every chunk, so it must be cheap (the observer throttles). */
   received(id: string, offset: number): void;
@@ -103,7 +106,7 @@ export class Uploads {
 
   async create(input: CreateUploadInput): Promise<Upload> {
     const id = input.id ?? newUploadId();
-    this.observer.validate(input.metadata ?? {});
+    this.observer.validate(input.tenant, input.metadata ?? {});
     const record: UploadRecord = {
       id,
       tenant: input.tenant,
@@ -111,6 +114,7 @@ export class Uploads {
       metadata: { ...input.metadata },
       createdAt: this.options.clock.now().toISOString(),
       ...(input.concatenation ? { concatenation: input.concatenation } : {}),
+      ...(input.limits ? { limits: input.limits } : {}),
     };
     // Bytes first, then the record: a record always has a blob, so a crash in between leaves at
     // worst an orphan empty blob, never an upload that cannot take bytes.
@@ -238,7 +242,7 @@ export class Uploads {
    * locked while they are read so nobody removes one halfway.
    */
   async concatenate(input: ConcatenateInput): Promise<Upload> {
-    this.observer.validate(input.metadata ?? {});
+    this.observer.validate(input.tenant, input.metadata ?? {});
     if (input.partIds.length === 0) {
       throw new FerryError('invalid_concatenation', 'a final upload needs at least one partial upload');
     }
@@ -278,6 +282,7 @@ export class Uploads {
         metadata: { ...input.metadata },
         createdAt: this.options.clock.now().toISOString(),
         concatenation,
+        ...(input.limits ? { limits: input.limits } : {}),
       };
       await this.options.state.put(record);
       const upload = this.view(record, size, new Date(record.createdAt));

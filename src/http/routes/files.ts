@@ -1,10 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import express, { type Request } from 'express';
 import { FerryError } from '../../core/errors.js';
-import { fileJson } from '../../core/files/file-json.js';
-import type { Files } from '../../core/files/files.js';
+import type { FileJson } from '../../core/files/file-json.js';
+import type { Files, FileView } from '../../core/files/files.js';
 import { FILE_STATUSES, type FileQuery, type FileStatus } from '../../core/ports.js';
 import type { Uploads } from '../../core/uploads/uploads.js';
+import { contextOf } from '../request-context.js';
 import { sendBytes } from '../send-bytes.js';
 
 export interface FileRoutesOptions {
@@ -12,6 +13,10 @@ export interface FileRoutesOptions {
   readonly uploads: Uploads;
   readonly tenantOf: (req: IncomingMessage) => string;
   readonly baseUrlOf: (req: IncomingMessage) => string;
+  /** A file as JSON, with a signed download URL under `baseUrl`. */
+  readonly present: (file: FileView, baseUrl: string) => FileJson;
+  /** Whether `?expires=&signature=` is a valid download signature for this tenant's file. */
+  readonly verifySignature: (tenant: string, fileId: string, expires: string, signature: string) => boolean;
 }
 
 const DEFAULT_LIMIT = 50;
@@ -21,22 +26,32 @@ const MAX_FILTER_LENGTH = 1024;
 
 /** `/v1/files`: the registry over every upload, whichever way it came in (API.md §3.3). */
 export function fileRoutes(options: FileRoutesOptions): express.Router {
-  const { files, tenantOf, baseUrlOf } = options;
+  const { files, tenantOf, baseUrlOf, present } = options;
   const router = express.Router();
 
   router.get('/v1/files', async (req, res) => {
     const page = await files.list(fileQuery(req, tenantOf(req)));
     const base = baseUrlOf(req);
-    res.json({ data: page.items.map((file) => fileJson(file, base)), next_cursor: page.nextCursor ?? null });
+    res.json({ data: page.items.map((file) => present(file, base)), next_cursor: page.nextCursor ?? null });
   });
 
   router.get('/v1/files/:id', async (req, res) => {
     const file = await files.get(tenantOf(req), req.params.id);
-    res.json({ data: fileJson(file, baseUrlOf(req)) });
+    res.json({ data: present(file, baseUrlOf(req)) });
   });
 
   router.get('/v1/files/:id/content', async (req, res) => {
-    const file = await files.get(tenantOf(req), req.params.id);
+    const file =
+      contextOf(req).credential === 'signed-url'
+        ? await files.getBySignature(req.params.id, (tenant) =>
+            options.verifySignature(
+              tenant,
+              req.params.id,
+              String(req.query.expires ?? ''),
+              String(req.query.signature),
+            ),
+          )
+        : await files.get(tenantOf(req), req.params.id);
     if (file.status === 'expired') throw new FerryError('file_expired', 'the file expired and its bytes are gone');
     if (file.status !== 'completed') {
       throw new FerryError(

@@ -1,12 +1,14 @@
 import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload as TusUpload } from '@tus/utils';
 import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
+import type { UploadLimits } from '../../core/ports.js';
 import type { Upload, Uploads } from '../../core/uploads/uploads.js';
 
 /** What Ferry's creation hook learned about a new upload from the request. */
 export interface NewUploadContext {
   readonly tenant: string;
   readonly partial: boolean;
+  readonly limits: UploadLimits;
 }
 
 /**
@@ -50,6 +52,7 @@ export class CoreDataStore extends DataStore {
       size: upload.size,
       metadata: upload.metadata ?? {},
       protocol: 'tus',
+      limits: context.limits,
       ...(context.partial ? { concatenation: { role: 'partial' } as const } : {}),
     });
     upload.creation_date = created.createdAt;

@@ -13,11 +13,6 @@ export async function sendUploadBytes(
   req: Request,
   res: Response,
 ): Promise<void> {
-  res.setHeader('Access-Control-Allow-Origin', '*');
-  res.setHeader(
-    'Access-Control-Expose-Headers',
-    'Content-Length, Content-Range, Content-Disposition, ETag, Accept-Ranges',
-  );
   res.setHeader('Tus-Resumable', '1.0.0');
   const upload = await uploads.find(id, tenant);
   if (!upload) {

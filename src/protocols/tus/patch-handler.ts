@@ -2,7 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Request, Response } from 'express';
 import { isFerryError } from '../../core/errors.js';
+import type { UploadPolicy } from '../../core/auth/upload-policy.js';
 import type { Locker } from '../../core/ports.js';
+import type { UploadSlots } from '../../core/uploads/upload-slots.js';
 import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
 import type { Uploads } from '../../core/uploads/uploads.js';
 import { parseUploadChecksum } from './tus-headers.js';
@@ -13,7 +15,8 @@ export interface PatchHandlerOptions {
   readonly locker: Locker;
   readonly maxSize: number;
   readonly lockDrainTimeoutMs: number;
-  readonly tenantOf: (req: IncomingMessage) => string;
+  readonly policyOf: (req: IncomingMessage) => UploadPolicy;
+  readonly slots: UploadSlots;
 }
 
 /** A refusal with the status tus prescribes; answered as plain text. */
@@ -49,10 +52,13 @@ export function createPatchHandler(options: PatchHandlerOptions) {
 
   return async function handlePatch(req: Request, res: Response, id: string): Promise<void> {
     res.locals.uploadId = id;
+    let releaseSlot: (() => void) | undefined;
     try {
       const request = readPatchHeaders(req);
-      const tenant = options.tenantOf(req);
+      const policy = options.policyOf(req);
+      const tenant = policy.tenant;
       await checkPatchable(id, tenant);
+      releaseSlot = options.slots.acquire(tenant, policy.maxConcurrentUploads);
 
       const lock = locker.newLock(id);
       const waiting = new AbortController();
@@ -73,8 +79,10 @@ export function createPatchHandler(options: PatchHandlerOptions) {
       try {
         const upload = await uploads.getLive(id, tenant);
         if (upload.offset !== request.offset) throw new TusRefusal(409, 'Upload-Offset conflict');
-        const size = await settleLength(id, upload.size, request.declaredLength, request.offset);
-        const limit = (size ?? options.maxSize) - request.offset;
+        // A deferred length may grow up to the limit the upload was created under.
+        const maxSize = upload.limits?.maxSize ?? options.maxSize;
+        const size = await settleLength(id, upload.size, request.declaredLength, request.offset, maxSize);
+        const limit = (size ?? maxSize) - request.offset;
         if (request.contentLength !== undefined && request.contentLength > limit) {
           throw new TusRefusal(413, "upload's size exceeded");
         }
@@ -113,6 +121,8 @@ export function createPatchHandler(options: PatchHandlerOptions) {
       if (error instanceof TusRefusal) sendTus(res, error.status, `${error.message}\n`);
       else if (isFerryError(error)) sendTus(res, tusStatusOf(error, true), `${error.message}\n`);
       else throw error;
+    } finally {
+      releaseSlot?.();
     }
   };
 
@@ -130,11 +140,12 @@ export function createPatchHandler(options: PatchHandlerOptions) {
     stored: number | undefined,
     declared: number | undefined,
     offset: number,
+    maxSize: number,
   ): Promise<number | undefined> {
     if (declared === undefined || declared === stored) return stored;
     if (stored !== undefined) throw new TusRefusal(400, 'Upload-Length is already set');
     if (declared < offset) throw new TusRefusal(400, 'Upload-Length is smaller than the stored offset');
-    if (declared > options.maxSize) throw new TusRefusal(413, 'Maximum size exceeded');
+    if (declared > maxSize) throw new TusRefusal(413, 'Maximum size exceeded');
     await uploads.declareSize(id, declared);
     return declared;
   }

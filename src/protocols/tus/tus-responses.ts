@@ -27,7 +27,7 @@ export function sendTus(res: Response, status: number, body: string, headers: Re
   res.status(status);
   res.set({
     'Tus-Resumable': TUS_VERSION,
-    'Access-Control-Allow-Origin': '*',
+    // The allowed origin itself comes from the CORS middleware (the deployment's origins).
     'Access-Control-Expose-Headers': EXPOSED,
     'Cache-Control': 'no-store',
     ...retryAfter(status),
@@ -48,7 +48,7 @@ export function tusStatusOf(error: FerryError, onUploadUrl: boolean): number {
   return error.code === 'service_unavailable' && onUploadUrl ? 423 : error.status;
 }
 
-/** Statuses that mean "try again shortly" (a lock, shared state away) tell clients when. */
+/** Statuses that mean "try again shortly" (a lock, a busy tenant, shared state away) tell clients when. */
 export function retryAfter(status: number): Record<string, string> {
-  return status === 423 || status === 503 ? { 'Retry-After': '1' } : {};
+  return status === 423 || status === 429 || status === 503 ? { 'Retry-After': '1' } : {};
 }

@@ -5,7 +5,11 @@ import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { ServerRequest } from 'srvx';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
-import { isFerryError } from '../../core/errors.js';
+import type { UploadPolicy } from '../../core/auth/upload-policy.js';
+import { FerryError, isFerryError } from '../../core/errors.js';
+import { declaredMediaType, sanitizeFolder } from '../../core/files/well-known-metadata.js';
+import { typeAllowed } from '../../core/tenancy.js';
+import type { UploadSlots } from '../../core/uploads/upload-slots.js';
 import type { Locker } from '../../core/ports.js';
 import { CHECKSUM_ALGORITHMS, type ExpectedChecksum } from '../../core/uploads/checksums.js';
 import type { Uploads } from '../../core/uploads/uploads.js';
@@ -32,6 +36,11 @@ export interface TusRouterOptions {
   /** How long a lock holder may finish its request after being asked to release it. */
   readonly lockDrainTimeoutMs: number;
   readonly tenantOf: (req: IncomingMessage) => string;
+  /** What the request may upload (its tenant's limits, narrowed by an upload token). */
+  readonly policyOf: (req: IncomingMessage) => UploadPolicy;
+  readonly slots: UploadSlots;
+  /** The deployment's CORS origins, for the headers @tus/server writes itself. */
+  readonly corsAllows: ((origin: string) => boolean) | undefined;
   readonly logger: Logger;
 }
 
@@ -53,7 +62,9 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     path: TUS_PATH,
     datastore: store,
     locker: (req) => lockerFor(req),
-    maxSize: options.maxSize,
+    // Per request: the tenant's maximum, or a token's. Discovery (OPTIONS) shows the global one.
+    maxSize: (req) => (req.method === 'OPTIONS' ? options.maxSize : options.policyOf(nodeRequestOf(req)).maxSize),
+    ...(options.corsAllows ? { allowedOrigins: options.corsAllows, allowedCredentials: true } : {}),
     lockDrainTimeout: options.lockDrainTimeoutMs,
     exposedHeaders: EXTRA_EXPOSED_HEADERS,
     namingFunction: () => uploads.newId(),
@@ -69,11 +80,14 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       await uploads.getLive(id, tenant);
     },
     async onUploadCreate(req, upload) {
+      const policy = options.policyOf(nodeRequestOf(req));
+      const metadata = applyPolicyToMetadata(policy, upload.metadata ?? {});
       store.newUploadContexts.set(upload, {
-        tenant: tenantOf(nodeRequestOf(req)),
+        tenant: policy.tenant,
         partial: req.headers.get('upload-concat')?.trim() === 'partial',
+        limits: { maxSize: policy.maxSize, allowedTypes: policy.allowedTypes },
       });
-      return { metadata: upload.metadata };
+      return { metadata };
     },
     // Must return an object: `undefined` turns a finished creation-with-upload POST into a 500.
     onUploadFinish: async () => ({}),
@@ -93,7 +107,8 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     locker: options.locker,
     maxSize: options.maxSize,
     lockDrainTimeoutMs: options.lockDrainTimeoutMs,
-    tenantOf,
+    policyOf: options.policyOf,
+    slots: options.slots,
   });
 
   /**
@@ -193,12 +208,14 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       return;
     }
     try {
+      const policy = options.policyOf(req);
       const upload = await uploads.concatenate({
-        tenant: tenantOf(req),
+        tenant: policy.tenant,
         partIds: concat.value.partIds,
-        metadata,
-        maxSize: options.maxSize,
+        metadata: applyPolicyToMetadata(policy, metadata ?? {}),
+        maxSize: policy.maxSize,
         protocol: 'tus',
+        limits: { maxSize: policy.maxSize, allowedTypes: policy.allowedTypes },
       });
       res.locals.uploadId = upload.id;
       sendTus(res, 201, '', { Location: uploadUrl(req, upload.id), ...stateHeaders(upload) });
@@ -218,6 +235,27 @@ interface Refusal {
 }
 
 /** `X-HTTP-Method-Override` on a POST makes it the named method (for proxies that drop PATCH). */
+/**
+ * What a tenant's policy or an upload token says about a new upload's metadata: a declared type it
+ * does not allow is refused (415) before any byte is stored (the sniffed type is checked again after
+ * the upload), and a token's folder is where the upload goes (another folder is 403).
+ */
+function applyPolicyToMetadata(
+  policy: UploadPolicy,
+  metadata: Readonly<Record<string, string | null>>,
+): Record<string, string | null> {
+  const declared = declaredMediaType(metadata);
+  if (declared && !typeAllowed(declared, policy.allowedTypes)) {
+    throw new FerryError('type_not_allowed', `${declared} is not an allowed type`);
+  }
+  if (policy.folder === undefined) return { ...metadata };
+  const asked = metadata.folder ? sanitizeFolder(metadata.folder) : undefined;
+  if (asked !== undefined && asked !== policy.folder) {
+    throw new FerryError('forbidden', `this upload token uploads into folder ${policy.folder} only`);
+  }
+  return { ...metadata, folder: policy.folder };
+}
+
 function applyMethodOverride(req: Request): Refusal | undefined {
   const override = req.get('x-http-method-override');
   if (req.method !== 'POST' || override === undefined) return undefined;
