@@ -167,7 +167,9 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
       const processor = new FileProcessor({ files, uploads, steps: defaultSteps(config.allowedTypes) });
       jobs.work('process-file', processor.handle, config.processingConcurrency);
       if (config.webhook) {
-        const publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+        // A worker has no request to learn Ferry's address from (nor a bound port): links in webhooks
+        // are absolute under FERRY_PUBLIC_URL, and paths relative to Ferry's address without it.
+        const publicUrl = config.publicUrl ?? '';
         const deliverer = new WebhookDeliverer({
           url: config.webhook.url,
           secret: config.webhook.secret,

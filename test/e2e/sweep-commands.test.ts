@@ -22,7 +22,7 @@ describe('expiry sweeps from the command line', () => {
     expect(existsSync(blob)).toBe(true);
     await expect.poll(async () => (await tusHead(url)).status, { timeout: 5000, interval: 200 }).toBe(410);
     await expect.poll(() => existsSync(blob), { timeout: 5000, interval: 200 }).toBe(false);
-    expect(ferry.logs()).toContain('expired uploads swept');
+    expect(ferry.logs()).toContain('expired uploads and files swept');
   });
 
   it('ferry sweep removes expired uploads once and exits 0; the restarted server answers 410 for them', async () => {

@@ -57,7 +57,8 @@ export class BullmqJobQueue implements JobQueue {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: BullmqJobQueueOptions) {
-    this.lockDurationMs = options.lockDurationMs ?? 30_000;
+    // A worker that dies loses its jobs within ~15 s, like a replica its upload locks.
+    this.lockDurationMs = options.lockDurationMs ?? 15_000;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
     this.bullPrefix = `${options.prefix}bull`;
     // BullMQ requires maxRetriesPerRequest: null: its blocking fetch must outlive a reconnect.
@@ -111,9 +112,9 @@ export class BullmqJobQueue implements JobQueue {
         prefix: this.bullPrefix,
         concurrency,
         lockDuration: this.lockDurationMs,
-        // Check for stalled jobs as often as a lock can lapse, so an orphaned job waits at most about
-        // two lock durations.
-        stalledInterval: this.lockDurationMs,
+        // A job is moved back only on the second check that finds it unlocked, so checking twice per
+        // lock duration hands an orphaned job on within about one and a half lock durations.
+        stalledInterval: Math.max(1, Math.floor(this.lockDurationMs / 2)),
       },
     );
     worker.on('failed', (bullJob: BullJob<Payload> | undefined, error: Error) => {

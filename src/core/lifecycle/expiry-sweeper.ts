@@ -62,7 +62,7 @@ export class ExpirySweeper {
             await uploads.forget(id);
             forgotten += 1;
           }
-        } else if (!upload.complete && upload.expiresAt && upload.expiresAt.getTime() <= now) {
+        } else if (upload.expiresAt && upload.expiresAt.getTime() <= now) {
           const signal = AbortSignal.timeout(this.options.lockWaitMs ?? 5000);
           // An upload in use now is left for the next sweep.
           if (await uploads.expire(id, signal).catch(() => false)) expired += 1;

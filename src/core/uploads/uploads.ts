@@ -19,7 +19,7 @@ export interface Upload extends UploadRecord {
   /** Bytes stored so far. */
   readonly offset: number;
   readonly complete: boolean;
-  /** When an unfinished upload expires; undefined once it is complete. */
+  /** When an unfinished (or partial) upload expires; undefined once a file's upload is complete. */
   readonly expiresAt: Date | undefined;
   /** The sweeper removed its bytes: only the record is left, to answer 410. */
   readonly expired: boolean;
@@ -328,7 +328,7 @@ export class Uploads {
    */
   async expire(id: string, signal: AbortSignal): Promise<boolean> {
     const expired = await this.discardIf(id, signal, (upload, now) =>
-      Boolean(!upload.complete && upload.expiresAt && upload.expiresAt <= now),
+      Boolean(upload.expiresAt && upload.expiresAt <= now),
     );
     if (expired) await this.observer.expired(expired);
     return expired !== undefined;
@@ -417,11 +417,14 @@ export class Uploads {
   private view(record: UploadRecord, offset: number, lastWrite: Date): Upload {
     const complete = record.size !== undefined && offset >= record.size;
     const lastActivity = Math.max(lastWrite.getTime(), new Date(record.createdAt).getTime());
+    // A partial upload is a piece of a later file, not a file: complete or not, it expires after the
+    // same inactivity as an unfinished upload (the final upload has its bytes by then).
+    const expires = !complete || record.concatenation?.role === 'partial';
     return {
       ...record,
       offset,
       complete,
-      expiresAt: complete ? undefined : new Date(lastActivity + this.options.incompleteTtlMs),
+      expiresAt: expires ? new Date(lastActivity + this.options.incompleteTtlMs) : undefined,
       expired: false,
     };
   }

@@ -56,9 +56,6 @@ export function eventRoutes(options: EventRoutesOptions): EventRoutes {
     res.setHeader('Connection', 'keep-alive');
     // nginx would otherwise hold events back in its buffer.
     res.setHeader('X-Accel-Buffering', 'no');
-    res.flushHeaders();
-    res.write('retry: 2000\n\n');
-    open.add(res);
 
     const send = (event: FileEvent) => {
       if (res.writableEnded) return;
@@ -67,6 +64,9 @@ export function eventRoutes(options: EventRoutesOptions): EventRoutes {
       if (res.writableLength > MAX_BUFFERED_BYTES) res.end();
     };
     const subscription = await options.events.subscribe(filter, lastEventId, send);
+    // Written once the subscription is in place: a client that saw the stream open misses nothing.
+    res.write('retry: 2000\n\n');
+    open.add(res);
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), options.heartbeatMs);
     const finish = () => {
       clearInterval(heartbeat);
