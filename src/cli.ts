@@ -2,6 +2,8 @@
 import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
+import { hashApiKey } from './core/auth/api-keys.js';
+import { TENANT_NAME } from './core/tenancy.js';
 import { createLogger } from './logger.js';
 import { createCore } from './main.js';
 import { serve } from './serve.js';
@@ -16,6 +18,8 @@ Commands:
   worker    distributed mode (FERRY_REDIS_URL): process files, deliver webhooks and sweep
   sweep     remove expired uploads and files once, then exit (for a CronJob)
   reindex   distributed mode: rebuild the file registry's Redis indexes from the durable records
+  hash-key <tenant>
+            read an API key on stdin, print its line for FERRY_API_KEYS_FILE
   help      show this text
 
 Configuration comes from environment variables (see README.md); for example
@@ -27,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (command === 'hash-key') return hashKey(argv[1]);
   if (!['serve', 'worker', 'sweep', 'reindex'].includes(command)) {
     console.error(`ferry: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
@@ -53,6 +58,27 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   return command === 'worker' ? work(config, logger) : reindex(config, logger);
+}
+
+/** The key comes on stdin, not as an argument, so it stays out of shell history and `ps`. */
+async function hashKey(tenant: string | undefined): Promise<number> {
+  if (!tenant || !TENANT_NAME.test(tenant)) {
+    console.error(
+      'ferry hash-key: usage: printf %s "$KEY" | ferry hash-key <tenant> (lowercase letters, digits, _ or -)',
+    );
+    return 2;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const key = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+  if (key.length < 16) {
+    console.error('ferry hash-key: the key on stdin must have at least 16 characters');
+    return 2;
+  }
+  console.log(`${tenant}:sha256:${hashApiKey(key).toString('hex')}`);
+  return 0;
 }
 
 async function reindex(config: Config, logger: Logger): Promise<number> {

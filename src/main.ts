@@ -86,7 +86,7 @@ export interface FerryCore {
   readonly policies: TenantPolicies;
   readonly signer: UrlSigner;
   /** A file as the API and webhooks show it, with a signed download URL under `baseUrl`. */
-  readonly present: (file: FileRecord, baseUrl: string) => FileJson;
+  readonly present: (file: FileRecord, baseUrl: string, signedAt?: Date) => FileJson;
   readonly files: Files;
   readonly events: EventBus;
   readonly jobs: JobQueue;
@@ -135,8 +135,8 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
   const uploads = new Uploads({ blobs, state, locker, clock, incompleteTtlMs: config.incompleteTtlMs });
   const policies = tenantPolicies(config);
   const signer = new UrlSigner(config.auth.signingSecret, clock);
-  const present = (file: FileRecord, baseUrl: string) => {
-    const { expires, signature } = signer.sign(file.tenant, file.id);
+  const present = (file: FileRecord, baseUrl: string, signedAt?: Date) => {
+    const { expires, signature } = signer.sign(file.tenant, file.id, signedAt);
     return fileJson(file, `${baseUrl}/v1/files/${file.id}/content?expires=${expires}&signature=${signature}`);
   };
   const files = new Files({
@@ -175,7 +175,7 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
           secret: config.webhook.secret,
           transport: new FetchWebhookTransport(),
           clock,
-          present: (file) => present(file as unknown as FileRecord, publicUrl),
+          present: (file, at) => present(file as unknown as FileRecord, publicUrl, new Date(at)),
         });
         jobs.work('deliver-webhook', deliverer.handle, WEBHOOK_CONCURRENCY);
       }

@@ -32,6 +32,7 @@ import {
   type ListQuery,
   type SseEvent,
 } from '../helpers/distributed-files-rig.js';
+import { signedContentUrl } from '../helpers/files-api.js';
 import { cleanupFerries, type FerryProcess } from '../helpers/ferry-process.js';
 import { cleanupTempFiles, randomFile, sha256AndSizeOfUrl, type RandomFile } from '../helpers/files.js';
 import { sleep, until } from '../helpers/poll.js';
@@ -81,8 +82,9 @@ async function expectCompletedOn(replica: FerryProcess, id: string, file: Random
   expect(got.status, JSON.stringify(got)).toBe('completed');
   expect(got.checksums.sha256).toBe(file.sha256);
   expect(got.size).toBe(file.size);
-  expect(got.download_url).toBe(`${replica.url}/v1/files/${id}/content`);
-  expect(await sha256AndSizeOfUrl(`${replica.url}/v1/files/${id}/content`)).toEqual({
+  expect(got.download_url).toEqual(signedContentUrl(replica.url, id));
+  // Signed by whichever replica: every replica shares FERRY_SIGNING_SECRET.
+  expect(await sha256AndSizeOfUrl(got.download_url!)).toEqual({
     sha256: file.sha256,
     bytes: file.size,
   });

@@ -22,6 +22,7 @@ import {
   waitForFileStatus,
   type ApiError,
   type FileJson,
+  signedContentUrl,
 } from '../helpers/files-api.js';
 import { startInProcessFerry, type InProcessFerry } from '../helpers/in-process-ferry.js';
 import { sleep, until } from '../helpers/poll.js';
@@ -138,7 +139,8 @@ describe('file registry over tus uploads', () => {
       status: 'completed',
       checksums: expected,
       protocol: 'tus',
-      download_url: `${ferry.url}/v1/files/${id}/content`,
+      // A signed URL: it works without credentials, for this file, for an hour.
+      download_url: signedContentUrl(ferry.url, id),
       error: null,
     });
     const created = Date.parse(file.created_at);
@@ -413,11 +415,21 @@ describe('file registry over tus uploads', () => {
     }
   });
 
-  it('with FERRY_ALLOWED_TYPES=image/* a PDF fails with type_not_allowed (content 409, bytes removed) and a PNG completes', async () => {
+  it('with FERRY_ALLOWED_TYPES=image/* a declared PDF is refused at creation (415), PDF bytes declared as anything unspecific fail with type_not_allowed (content 409, bytes removed), and a PNG completes', async () => {
     const strict = await startInProcessFerry({ FERRY_ALLOWED_TYPES: 'image/*' });
     try {
       const pdf = minimalPdf();
-      const { id: pdfId } = await uploadBuffer(strict.url, pdf, { filename: 'doc.pdf', filetype: 'application/pdf' });
+      const refused = await fetch(`${strict.url}/files/`, {
+        method: 'POST',
+        headers: {
+          'Tus-Resumable': '1.0.0',
+          'Upload-Length': String(pdf.length),
+          'Upload-Metadata': `filetype ${Buffer.from('application/pdf').toString('base64')}`,
+        },
+      });
+      expect(refused.status).toBe(415);
+      expect((await listAllFiles(strict.url, {})).files).toEqual([]);
+      const { id: pdfId } = await uploadBuffer(strict.url, pdf, { filename: 'doc.pdf' });
       const failed = await waitForFileStatus(strict.url, pdfId, ['failed', 'completed']);
       expect(failed.status).toBe('failed');
       expect(failed.error?.code).toBe('type_not_allowed');
@@ -426,11 +438,8 @@ describe('file registry over tus uploads', () => {
       await expectApiError('GET', `${strict.url}/v1/files/${pdfId}/content`, 409, 'file_not_ready');
       expect(existsSync(path.join(strict.dataDir, 'uploads', pdfId))).toBe(false);
 
-      // Undeclared and undetectable text falls back to the declared type: text/plain is not an image.
-      const { id: textId } = await uploadBuffer(strict.url, Buffer.from('hello\n'), {
-        filename: 'a.txt',
-        filetype: 'text/plain',
-      });
+      // Undetectable text falls back to the declared type: application/octet-stream is not an image.
+      const { id: textId } = await uploadBuffer(strict.url, Buffer.from('hello\n'), { filename: 'a.txt' });
       const text = await waitForFileStatus(strict.url, textId, ['failed', 'completed']);
       expect(text.error?.code).toBe('type_not_allowed');
 

@@ -24,6 +24,7 @@ import {
   waitForFileStatus,
   type ApiError,
   type FileJson,
+  signedContentUrl,
 } from '../helpers/files-api.js';
 import { startInProcessFerry } from '../helpers/in-process-ferry.js';
 import { closeSseClients, openSse } from '../helpers/sse-client.js';
@@ -87,7 +88,7 @@ async function expectFilesIntact(ferry: FerryProcess, uploaded: readonly Uploade
       received_bytes: u.size,
       status: 'completed',
       checksums: u.checksums,
-      download_url: `${ferry.url}/v1/files/${u.id}/content`,
+      download_url: signedContentUrl(ferry.url, u.id),
     });
     expect(await sha256AndSizeOfUrl(file.download_url!)).toEqual({ sha256: u.checksums.sha256, bytes: u.size });
   }
@@ -251,7 +252,7 @@ describe('webhooks', () => {
         metadata: { owner: 'me' },
         checksums: checksumsOf(bytes),
         // Without FERRY_PUBLIC_URL a worker knows no address of Ferry's: the link is a path.
-        download_url: `/v1/files/${id}/content`,
+        download_url: signedContentUrl('', id),
       },
     });
     expect(await sha256AndSizeOfUrl(new URL(completedBody.file.download_url!, ferry.url).href)).toEqual({
@@ -297,10 +298,8 @@ describe('webhooks', () => {
     const ferry = await startFerry({
       env: { FERRY_WEBHOOK_URL: receiver.url, FERRY_WEBHOOK_SECRET: SECRET, FERRY_ALLOWED_TYPES: 'image/*' },
     });
-    const { id } = await uploadBuffer(ferry.url, undetectableBytes(1000), {
-      filename: 'not-an-image.txt',
-      filetype: 'text/plain',
-    });
+    // Declared as nothing in particular, so creation passes; the bytes are no image.
+    const { id } = await uploadBuffer(ferry.url, undetectableBytes(1000), { filename: 'not-an-image.txt' });
     const failed = await receiver.waitFor((a) => a.event === 'failed');
     expect(verifyFerrySignature(SECRET, failed.signature, failed.body)).toMatchObject({ ok: true });
     expect(JSON.parse(failed.body)).toMatchObject({
@@ -363,9 +362,10 @@ describe('webhooks', () => {
         const id = created.headers.get('location')!.split('/').pop()!;
         const completed = await receiver.waitFor((a) => a.event === 'completed');
         const link = (JSON.parse(completed.body) as { file: FileJson }).file.download_url!;
-        const contentPath = `/v1/files/${id}/content`;
-        expect(link).toBe(publicUrl ? `${publicUrl}${contentPath}` : contentPath);
-        const served = await fetch(new URL(contentPath, ferry.url));
+        expect(link).toEqual(signedContentUrl(publicUrl ?? '', id));
+        // The signed link itself serves the bytes (its path and query, against Ferry's address).
+        const { pathname, search } = new URL(link, 'http://placeholder');
+        const served = await fetch(new URL(`${pathname}${search}`, ferry.url));
         expect(
           createHash('sha256')
             .update(Buffer.from(await served.arrayBuffer()))

@@ -7,13 +7,20 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { FERRY_CLI } from '../helpers/ferry-process.js';
 import { freePort } from '../helpers/ports.js';
+import { TEST_SECRETS } from '../helpers/secrets.js';
 
 const run = promisify(execFile);
 
 async function start(env: Record<string, string>): Promise<{ code: number; stderr: string; ms: number }> {
   const started = Date.now();
   const failure = await run(process.execPath, [FERRY_CLI, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', FERRY_DATA_DIR: '/tmp/ferry-startup-test', FERRY_LOG_LEVEL: 'silent', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      FERRY_DATA_DIR: '/tmp/ferry-startup-test',
+      FERRY_LOG_LEVEL: 'silent',
+      ...TEST_SECRETS,
+      ...env,
+    },
     timeout: 30_000,
   }).catch((error: unknown) => error as { code: number; stderr: string });
   if (!('code' in failure)) throw new Error('ferry serve kept running instead of failing');

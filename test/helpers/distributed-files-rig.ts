@@ -13,6 +13,7 @@
  * Processes get the same sanitised environment as test/helpers/ferry-process.ts: FERRY_* variables of
  * the test runner are not inherited.
  */
+import { TEST_SECRETS } from './secrets.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
@@ -55,6 +56,7 @@ function childEnv(extra: Record<string, string | undefined>): Record<string, str
     if (v === undefined || k.startsWith('FERRY_') || k === 'PORT' || k === 'HOST') continue;
     env[k] = v;
   }
+  Object.assign(env, TEST_SECRETS);
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -14,6 +14,7 @@
  * given). FERRY_* variables of the test runner's own environment are NOT inherited, so a developer's
  * shell cannot change what the tests see. dist/ must have been built (`npm run build`).
  */
+import { TEST_SECRETS } from './secrets.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -130,7 +131,7 @@ export async function startFerry(opts: StartFerryOptions = {}): Promise<FerryPro
     if (v === undefined || k.startsWith('FERRY_') || k === 'PORT' || k === 'HOST') continue;
     env[k] = v;
   }
-  Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir });
+  Object.assign(env, { PORT: String(port), HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir, ...TEST_SECRETS });
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -7,6 +7,7 @@
  *   const file = await waitForFileStatus(url, id, 'completed');
  *   expect(file.checksums).toEqual(checksumsOf(bytes));
  */
+import { expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { deflateSync } from 'node:zlib';
@@ -186,4 +187,13 @@ export function minimalPdf(): Buffer {
       '%%EOF\n',
     'latin1',
   );
+}
+
+/**
+ * Matches the signed download URL Ferry puts in a File (`<base>/v1/files/<id>/content?expires=…&signature=…`);
+ * `base` is '' for the relative links of webhooks without FERRY_PUBLIC_URL.
+ */
+export function signedContentUrl(base: string, id: string) {
+  const escaped = `${base}/v1/files/${id}/content`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return expect.stringMatching(new RegExp(`^${escaped}\\?expires=\\d+&signature=[0-9a-f]{64}$`));
 }

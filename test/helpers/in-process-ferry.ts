@@ -6,6 +6,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createFerry, type Ferry } from '../../src/main.js';
+import { TEST_SECRETS } from './secrets.js';
 
 export interface InProcessFerry {
   readonly url: string;
@@ -20,7 +21,10 @@ export interface InProcessFerry {
  */
 export async function startInProcessFerry(env: Record<string, string> = {}): Promise<InProcessFerry> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'ferry-test-'));
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir, ...env }, dataDir);
+  const config = loadConfig(
+    { PORT: '0', HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir, ...TEST_SECRETS, ...env },
+    dataDir,
+  );
   const ferry = await createFerry(config, pino({ level: 'silent' }));
   // As `ferry serve` does: embedded mode processes files in the server process.
   if (!config.redisUrl) await ferry.startWorkers();

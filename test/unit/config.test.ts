@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { parseDuration, parseSize } from '../../src/config/units.js';
 
+const SECRETS = { FERRY_TOKEN_SECRET: 'x'.repeat(32), FERRY_SIGNING_SECRET: 'y'.repeat(32) };
+
 const problemsOf = (env: Record<string, string>, cwd = os.tmpdir()): string[] => {
   try {
     loadConfig(env, cwd);
@@ -59,6 +61,7 @@ describe('loadConfig', () => {
       {
         PORT: '8080',
         HOST: '0.0.0.0',
+        FERRY_ALLOW_ANONYMOUS: 'true',
         FERRY_PUBLIC_URL: 'https://uploads.example.com/',
         FERRY_DATA_DIR: '/var/lib/ferry',
         FERRY_MAX_SIZE: '100MiB',
@@ -132,11 +135,11 @@ describe('loadConfig', () => {
   });
 
   it('switches to distributed mode with a redis:// URL and refuses anything else', () => {
-    const config = loadConfig({ FERRY_REDIS_URL: 'redis://127.0.0.1:6379/2' }, '/');
+    const config = loadConfig({ FERRY_REDIS_URL: 'redis://127.0.0.1:6379/2', ...SECRETS }, '/');
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379/2');
     expect(config.redisPrefix).toBe('ferry:');
     expect(loadConfig({}, '/').redisUrl).toBeUndefined();
-    expect(problemsOf({ FERRY_REDIS_URL: 'http://127.0.0.1:6379' })).toEqual([
+    expect(problemsOf({ FERRY_REDIS_URL: 'http://127.0.0.1:6379', ...SECRETS })).toEqual([
       expect.stringMatching(/^FERRY_REDIS_URL="http:\/\/127.0.0.1:6379": expected a redis:\/\/ or rediss:\/\/ URL/),
     ]);
     expect(problemsOf({ FERRY_REDIS_PREFIX: 'has space' })).toEqual([
@@ -222,6 +225,8 @@ describe('files configuration', () => {
         const match = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
         if (match) env[match[1]!] = match[2]!;
       }
+      // The examples name the operator's key file; the repository's example stands in for it.
+      if (env.FERRY_API_KEYS_FILE) env.FERRY_API_KEYS_FILE = path.join(repo, 'config/api-keys.example');
       expect(problemsOf(env), name).toEqual([]);
     }
   });

@@ -16,8 +16,9 @@ export class UrlSigner {
     private readonly clock: Clock,
   ) {}
 
-  sign(tenant: string, fileId: string): { expires: number; signature: string } {
-    const expires = Math.floor(this.clock.now().getTime() / 1000) + DOWNLOAD_URL_LIFETIME_S;
+  /** Valid for an hour from `from` (now by default; a webhook signs from its event's time). */
+  sign(tenant: string, fileId: string, from: Date = this.clock.now()): { expires: number; signature: string } {
+    const expires = Math.floor(from.getTime() / 1000) + DOWNLOAD_URL_LIFETIME_S;
     return { expires, signature: this.mac(tenant, fileId, expires) };
   }
 

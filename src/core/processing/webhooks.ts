@@ -17,8 +17,11 @@ export interface WebhookDelivererOptions {
   readonly secret: string;
   readonly transport: WebhookTransport;
   readonly clock: Clock;
-  /** Turns a file record into its public JSON form (the same the REST API answers with). */
-  readonly present: (file: Record<string, unknown>) => unknown;
+  /**
+   * Turns a file record into its public JSON form (the same the REST API answers with), as of the
+   * event's time, so every attempt of a delivery carries the same body.
+   */
+  readonly present: (file: Record<string, unknown>, at: string) => unknown;
 }
 
 /**
@@ -37,7 +40,7 @@ export class WebhookDeliverer {
       at: string;
       file: Record<string, unknown>;
     };
-    const body = JSON.stringify({ event, file_id: fileId, at, file: this.options.present(file) });
+    const body = JSON.stringify({ event, file_id: fileId, at, file: this.options.present(file, at) });
     const timestamp = Math.floor(this.options.clock.now().getTime() / 1000);
     const status = await this.options.transport.post(this.options.url, body, {
       'Content-Type': 'application/json',
