@@ -26,10 +26,10 @@ export function readApiKeys(
       const colon = pair.indexOf(':');
       const tenant = pair.slice(0, colon);
       const key = pair.slice(colon + 1);
-      if (colon < 1 || !TENANT_NAME.test(tenant) || key.length < 16) {
+      if (colon < 1 || !TENANT_NAME.test(tenant) || key.length < 16 || !/^[\x21-\x7e]+$/.test(key)) {
         // The value is a secret: never echo it.
         problems.push(
-          'FERRY_API_KEYS=(hidden): expected tenant:key pairs separated by commas, tenant names of lowercase letters, digits, _ or -, keys of at least 16 characters',
+          'FERRY_API_KEYS=(hidden): expected tenant:key pairs separated by commas, tenant names of lowercase letters, digits, _ or -, keys of at least 16 printable characters without spaces',
         );
         return entries;
       }
@@ -57,6 +57,17 @@ export function readApiKeys(
       }
       entries.push({ tenant: match[1]!, sha256: Buffer.from(match[2]!, 'hex') });
     });
+  }
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const hex = entry.sha256.toString('hex');
+    if (seen.has(hex)) {
+      problems.push(
+        'FERRY_API_KEYS / FERRY_API_KEYS_FILE: the same key is configured twice; a key belongs to one tenant',
+      );
+      break;
+    }
+    seen.add(hex);
   }
   return entries;
 }

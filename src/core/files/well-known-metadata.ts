@@ -37,6 +37,13 @@ export function sanitizeFolder(folder: string): string | undefined {
 
 const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]{1,127}\/[a-z0-9!#$&^_.+-]{1,127}$/i;
 
+/** Types clients declare when they know nothing better (Uppy's default): no claim about the bytes. */
+export const UNSPECIFIC_TYPES: ReadonlySet<string> = new Set([
+  'application/octet-stream',
+  'binary/octet-stream',
+  'application/x-download',
+]);
+
 /** The client's declared media type, if it is a syntactically valid `type/subtype`. */
 export function declaredMediaType(metadata: Metadata): string | undefined {
   const value = metadata.filetype ?? metadata.type ?? undefined;

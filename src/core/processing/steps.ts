@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { fileTypeFromBuffer } from 'file-type';
 import { createDigester } from '../uploads/checksums.js';
 import type { ByteRange, FileRecord } from '../ports.js';
+import { UNSPECIFIC_TYPES } from '../files/well-known-metadata.js';
 import { typeAllowed } from '../tenancy.js';
 
 /** What a step may change on the file. */
@@ -30,9 +31,6 @@ export interface ProcessingStep {
 
 /** file-type needs at most this many leading bytes to recognise any format it knows. */
 const SNIFF_BYTES = 4100;
-
-/** Types clients declare when they know nothing better: never a mismatch. */
-const UNSPECIFIC_TYPES = new Set(['application/octet-stream', 'binary/octet-stream', 'application/x-download']);
 
 /** Common non-canonical names for the types file-type reports. */
 const TYPE_ALIASES: Record<string, string> = {

@@ -27,7 +27,8 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
   return async (req, res, next) => {
     const credential = credentialOf(req.get('authorization'), req.get('x-api-key'));
     if (credential === undefined) {
-      if (req.method === 'GET' && SIGNED_CONTENT.test(req.path) && req.query.signature !== undefined) {
+      const read = req.method === 'GET' || req.method === 'HEAD';
+      if (read && SIGNED_CONTENT.test(req.path) && req.query.signature !== undefined) {
         // The route checks the signature against the file's tenant.
         setRequestContext(req, { tenant: '', credential: 'signed-url' });
         return next();
@@ -39,9 +40,9 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
       }
       return unauthorized(res);
     }
-    if (looksLikeJwt(credential)) {
-      const scope = await options.tokens.verify(credential);
-      if (!scope) return unauthorized(res);
+    // An API key may contain dots too: a credential that is no valid token is tried as a key.
+    const scope = looksLikeJwt(credential) ? await options.tokens.verify(credential) : undefined;
+    if (scope) {
       if (!options.tokenPaths.some((prefix) => req.path === prefix || req.path.startsWith(`${prefix}/`))) {
         res
           .status(403)

@@ -38,10 +38,8 @@ const tokenRequest = z
 export function tokenRoutes(options: TokenRoutesOptions): express.Router {
   const router = express.Router();
   router.post('/v1/tokens', express.json({ limit: '16kb', strict: true, type: () => true }), async (req, res) => {
+    // Upload tokens never get here (authentication accepts them on the tus endpoint only).
     const context = contextOf(req as IncomingMessage);
-    if (context.credential === 'upload-token') {
-      throw new FerryError('forbidden', 'an upload token cannot issue tokens');
-    }
     const parsed = tokenRequest.safeParse(req.body ?? {});
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -54,6 +52,10 @@ export function tokenRoutes(options: TokenRoutesOptions): express.Router {
       throw new FerryError('invalid_request', `max_size: at most ${policy.maxSize} bytes for this tenant`);
     }
     const folder = body.folder === undefined ? undefined : sanitizeFolder(body.folder);
+    // A folder that sanitizes to nothing must not become a token free to upload anywhere.
+    if (body.folder !== undefined && folder === undefined) {
+      throw new FerryError('invalid_request', 'folder: names no folder (only separators, . or ..)');
+    }
     const allowedTypes = body.allowed_types ? narrowTypes(policy.allowedTypes, body.allowed_types) : undefined;
     if (allowedTypes && allowedTypes.length === 0) {
       throw new FerryError('invalid_request', 'allowed_types: none of them is allowed for this tenant');

@@ -7,7 +7,7 @@ import type { ServerRequest } from 'srvx';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import type { UploadPolicy } from '../../core/auth/upload-policy.js';
 import { FerryError, isFerryError } from '../../core/errors.js';
-import { declaredMediaType, sanitizeFolder } from '../../core/files/well-known-metadata.js';
+import { declaredMediaType, sanitizeFolder, UNSPECIFIC_TYPES } from '../../core/files/well-known-metadata.js';
 import { typeAllowed } from '../../core/tenancy.js';
 import type { UploadSlots } from '../../core/uploads/upload-slots.js';
 import type { Locker } from '../../core/ports.js';
@@ -236,16 +236,17 @@ interface Refusal {
 
 /** `X-HTTP-Method-Override` on a POST makes it the named method (for proxies that drop PATCH). */
 /**
- * What a tenant's policy or an upload token says about a new upload's metadata: a declared type it
- * does not allow is refused (415) before any byte is stored (the sniffed type is checked again after
- * the upload), and a token's folder is where the upload goes (another folder is 403).
+ * What a tenant's policy or an upload token says about a new upload's metadata: a declared specific
+ * type it does not allow is refused (415) before any byte is stored (the sniffed type is checked again
+ * after the upload), and a token's folder is where the upload goes (another folder is 403).
  */
 function applyPolicyToMetadata(
   policy: UploadPolicy,
   metadata: Readonly<Record<string, string | null>>,
 ): Record<string, string | null> {
   const declared = declaredMediaType(metadata);
-  if (declared && !typeAllowed(declared, policy.allowedTypes)) {
+  // `application/octet-stream` claims nothing: processing decides from the bytes.
+  if (declared && !UNSPECIFIC_TYPES.has(declared) && !typeAllowed(declared, policy.allowedTypes)) {
     throw new FerryError('type_not_allowed', `${declared} is not an allowed type`);
   }
   if (policy.folder === undefined) return { ...metadata };
