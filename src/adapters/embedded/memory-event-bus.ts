@@ -1,3 +1,4 @@
+import { eventMatchesFilter } from '../../core/files/matching.js';
 import type { Logger } from 'pino';
 import type { EventBus, EventFilter, EventSubscription, FileEvent, FileEventInput } from '../../core/ports.js';
 
@@ -136,7 +137,7 @@ export class MemoryEventBus implements EventBus {
   }
 
   private give(subscriber: Subscriber, event: FileEvent): void {
-    if (subscriber.closed || !matches(subscriber.filter, event)) return;
+    if (subscriber.closed || !eventMatchesFilter(subscriber.filter, event)) return;
     try {
       subscriber.listener(event);
     } catch (error) {
@@ -151,14 +152,6 @@ function afterNumber(afterId: string): number {
   if (!/^\d{1,16}$/.test(afterId)) return -1;
   const number = Number(afterId);
   return Number.isSafeInteger(number) ? number : -1;
-}
-
-function matches(filter: EventFilter, event: FileEvent): boolean {
-  return (
-    event.tenant === filter.tenant &&
-    (filter.fileId === undefined || event.fileId === filter.fileId) &&
-    (filter.batch === undefined || event.batch === filter.batch)
-  );
 }
 
 /** A fresh object with only the event's own fields: what callers pass in may carry more. */

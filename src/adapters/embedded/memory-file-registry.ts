@@ -1,3 +1,4 @@
+import { checkPageLimit, fileMatchesQuery } from '../../core/files/matching.js';
 import { FerryError } from '../../core/errors.js';
 import type { FilePage, FileQuery, FileRecord, FileRecordStore, FileRegistry } from '../../core/ports.js';
 
@@ -56,11 +57,11 @@ export class MemoryFileRegistry implements FileRegistry {
    * takes milliseconds, and saves keeping a sorted index in step with every write.
    */
   async list(query: FileQuery): Promise<FilePage> {
-    checkLimit(query.limit);
+    checkPageLimit(query.limit);
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
     const matching: FileRecord[] = [];
     for (const record of this.records.values()) {
-      if (matches(record, query) && (!after || compareNewestFirst(after, positionOf(record)) < 0)) {
+      if (fileMatchesQuery(record, query) && (!after || compareNewestFirst(after, positionOf(record)) < 0)) {
         matching.push(record);
       }
     }
@@ -104,20 +105,6 @@ function positionOf(record: FileRecord): Position {
 function compareNewestFirst(a: Position, b: Position): number {
   if (a.createdMs !== b.createdMs) return b.createdMs - a.createdMs;
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
-}
-
-function matches(record: FileRecord, query: FileQuery): boolean {
-  return (
-    record.tenant === query.tenant &&
-    (query.folder === undefined || record.folder === query.folder) &&
-    (query.tag === undefined || record.tags.includes(query.tag)) &&
-    (query.batch === undefined || record.batch === query.batch) &&
-    (query.status === undefined || record.status === query.status)
-  );
-}
-
-function checkLimit(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError(`limit must be 1…1000: ${limit}`);
 }
 
 function encodeCursor(record: FileRecord): string {

@@ -1,3 +1,4 @@
+import { eventMatchesFilter } from '../../core/files/matching.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { EventBus, EventFilter, EventSubscription, FileEvent, FileEventInput } from '../../core/ports.js';
@@ -206,7 +207,7 @@ export class RedisEventBus implements EventBus {
 
   private dispatch(event: FileEvent): void {
     for (const subscriber of this.subscribers) {
-      if (subscriber.closed || !matches(subscriber.filter, event)) continue;
+      if (subscriber.closed || !eventMatchesFilter(subscriber.filter, event)) continue;
       if (subscriber.pending) subscriber.pending.push(event);
       else this.offer(subscriber, event);
     }
@@ -240,7 +241,7 @@ export class RedisEventBus implements EventBus {
   }
 
   private give(subscriber: Subscriber, event: FileEvent): void {
-    if (subscriber.closed || !matches(subscriber.filter, event)) return;
+    if (subscriber.closed || !eventMatchesFilter(subscriber.filter, event)) return;
     try {
       subscriber.listener(event);
     } catch (error) {
@@ -315,14 +316,6 @@ function compareIds(a: string, b: string): number {
   const [bMs, bSeq] = parseId(b)!;
   if (aMs !== bMs) return aMs < bMs ? -1 : 1;
   return aSeq === bSeq ? 0 : aSeq < bSeq ? -1 : 1;
-}
-
-function matches(filter: EventFilter, event: FileEvent): boolean {
-  return (
-    event.tenant === filter.tenant &&
-    (filter.fileId === undefined || event.fileId === filter.fileId) &&
-    (filter.batch === undefined || event.batch === filter.batch)
-  );
 }
 
 function isEventInput(value: unknown): value is FileEventInput {

@@ -1,3 +1,4 @@
+import { checkPageLimit, fileMatchesQuery } from '../../core/files/matching.js';
 import type { Redis } from 'ioredis';
 import { FerryError } from '../../core/errors.js';
 import type { FilePage, FileQuery, FileRecord, FileRecordStore, FileRegistry } from '../../core/ports.js';
@@ -90,7 +91,7 @@ export class RedisFileRegistry implements FileRegistry {
 
   async list(query: FileQuery): Promise<FilePage> {
     const { limit } = query;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError(`limit must be 1…1000: ${limit}`);
+    checkPageLimit(limit);
     const index = await this.chooseIndex(query);
     // Filters the index does not answer are applied here, so read ahead more than the page needs.
     const filteredHere = [query.folder, query.tag, query.batch, query.status].filter((v) => v !== undefined).length > 1;
@@ -113,7 +114,8 @@ export class RedisFileRegistry implements FileRegistry {
         if (json === null || json === undefined) continue;
         const record = JSON.parse(json) as FileRecord;
         // Every filter is checked, the index's own too: the record read may be newer than the index.
-        if (memberOf(record) === members[i] && matches(record, query)) found.push({ record, member: members[i]! });
+        if (memberOf(record) === members[i] && fileMatchesQuery(record, query))
+          found.push({ record, member: members[i]! });
       }
       if (members.length < count) break;
       start = `(${members.at(-1)!}`;
@@ -251,16 +253,6 @@ function memberOf(record: FileRecord): string {
     throw new RangeError(`file ${record.id} has an invalid createdAt: ${JSON.stringify(record.createdAt)}`);
   }
   return `${String(createdMs).padStart(16, '0')}:${record.id}`;
-}
-
-function matches(record: FileRecord, query: FileQuery): boolean {
-  return (
-    record.tenant === query.tenant &&
-    (query.folder === undefined || record.folder === query.folder) &&
-    (query.tag === undefined || record.tags.includes(query.tag)) &&
-    (query.batch === undefined || record.batch === query.batch) &&
-    (query.status === undefined || record.status === query.status)
-  );
 }
 
 function encodeCursor(member: string): string {
