@@ -2,6 +2,7 @@ import express from 'express';
 import type { Logger } from 'pino';
 import { errorHandler, notFound } from './middleware/errors.js';
 import { requestLog } from './middleware/request-log.js';
+import { normalizeRequestTarget } from './middleware/request-target.js';
 import { authenticate, type AuthenticateOptions } from './middleware/authenticate.js';
 import { cors, type CorsPolicy } from './middleware/cors.js';
 import { healthRoutes, type ReadinessCheck } from './routes/health.js';
@@ -26,6 +27,7 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  app.use(normalizeRequestTarget);
   app.use(requestLog(options.logger));
   app.use(cors(options.cors));
   app.use(healthRoutes(options.readinessChecks, options.logger));

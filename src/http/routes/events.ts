@@ -56,6 +56,11 @@ export function eventRoutes(options: EventRoutesOptions): EventRoutes {
     res.setHeader('Connection', 'keep-alive');
     // nginx would otherwise hold events back in its buffer.
     res.setHeader('X-Accel-Buffering', 'no');
+    // HEAD learns that the stream exists; a stream of nothing but headers would never end.
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
 
     const send = (event: FileEvent) => {
       if (res.writableEnded) return;

@@ -33,8 +33,12 @@ export function sendTus(res: Response, status: number, body: string, headers: Re
     ...retryAfter(status),
     ...headers,
   });
-  if (body) res.type('text/plain').send(body);
-  else res.end();
+  // Node's own end(), not Express's send(): a POST overridden to HEAD (X-HTTP-Method-Override) is
+  // still a POST on the wire, and send() would declare the body's length without sending it.
+  if (body) {
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.end(body);
+  } else res.end();
 }
 
 /**

@@ -80,6 +80,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       await uploads.getLive(id, tenant);
     },
     async onUploadCreate(req, upload) {
+      createdBy.set(nodeRequestOf(req), upload.id);
       const policy = options.policyOf(nodeRequestOf(req));
       const metadata = applyPolicyToMetadata(policy, upload.metadata ?? {});
       store.newUploadContexts.set(upload, {
@@ -102,6 +103,20 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     },
   };
   const tus = new Server(serverOptions);
+
+  /**
+   * The upload a creation request made. A creation-with-upload whose body is then refused (460
+   * checksum, 413 too long) answers without a Location, so the client never learns the id: that
+   * upload is removed again, and a refused request leaves nothing behind.
+   */
+  const createdBy = new WeakMap<IncomingMessage, string>();
+  async function removeRefusedCreation(req: Request, response: globalThis.Response): Promise<void> {
+    const id = createdBy.get(req);
+    if (req.method !== 'POST' || id === undefined || response.status < 400) return;
+    await uploads
+      .remove(id)
+      .catch((error: unknown) => logger.warn({ err: error, upload_id: id }, 'refused upload not removed'));
+  }
   const handlePatch = createPatchHandler({
     uploads,
     locker: options.locker,
@@ -167,6 +182,12 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       return;
     }
     dropEmptyMetadataHeader(req);
+    // Upload URLs are `/files/<id>`: anything deeper names no upload (and must not reach one
+    // through its last segment, which is where @tus/server looks for the id).
+    if (/^\/files\/[^/]+\/./.test(req.path)) {
+      sendTus(res, 404, 'Not found\n');
+      return;
+    }
     if (req.method === 'PATCH') {
       const id = uploadIdOf(req, undefined);
       if (id) await handlePatch(req, res, id);
@@ -180,6 +201,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     }
 
     const response = await tus.handleWeb(new NodeRequest({ req, res }));
+    await removeRefusedCreation(req, response);
     const id = uploadIdOf(req, response);
     res.locals.uploadId = id;
     res.locals.bytesReceived = bytesReceivedBy(req, response);

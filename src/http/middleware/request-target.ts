@@ -1,0 +1,21 @@
+import type { RequestHandler } from 'express';
+import { errorBody } from './errors.js';
+
+/**
+ * Requests in absolute form (`GET http://host/files/ HTTP/1.1`, meant for proxies) are accepted as
+ * their path and query, as RFC 9112 asks of servers; one whose URL cannot be parsed is 400. Without
+ * this, code that rebuilds the URL (@tus/server's web request) failed with a 500.
+ */
+export const normalizeRequestTarget: RequestHandler = (req, res, next) => {
+  if (req.url.startsWith('/')) return next();
+  try {
+    const url = new URL(req.url);
+    req.url = `${url.pathname}${url.search}`;
+  } catch {
+    res
+      .status(400)
+      .json({ error: { code: 'bad_request', message: 'the request target is not a valid URL', status: 400 } });
+    return;
+  }
+  next();
+};
