@@ -12,9 +12,7 @@ export const normalizeRequestTarget: RequestHandler = (req, res, next) => {
     const url = new URL(req.url);
     req.url = `${url.pathname}${url.search}`;
   } catch {
-    res
-      .status(400)
-      .json({ error: { code: 'bad_request', message: 'the request target is not a valid URL', status: 400 } });
+    res.status(400).json(errorBody('bad_request', 'the request target is not a valid URL', 400));
     return;
   }
   next();
