@@ -2,6 +2,7 @@ import { FerryError } from '../errors.js';
 import type {
   Clock,
   EventBus,
+  FileEvent,
   FileEventType,
   FilePage,
   FileQuery,
@@ -45,7 +46,11 @@ interface ProgressTracker {
   lastAt: number;
   pendingOffset: number | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** The record as this process created it, if it did (`uploading` until the upload completes). */
+  created: FileRecord | undefined;
 }
+
+type FileOwner = Pick<FileRecord, 'id' | 'tenant' | 'batch'>;
 
 /**
  * The file registry's side of every upload: one record per upload whatever way it came in, kept in
@@ -100,21 +105,20 @@ export class Files implements UploadObserver {
     };
     await this.options.registry.put(record);
     await this.publish(record, 'created', { name: record.name, size: record.size });
+    // Progress and completion of this upload need not read the record back (see there).
+    this.tracker(record.id).created = record;
   }
 
   received(id: string, offset: number): void {
     const now = this.options.clock.now().getTime();
-    let tracker = this.progress.get(id);
-    if (!tracker) {
-      if (this.progress.size >= MAX_PROGRESS_TRACKERS) this.dropTracker(this.progress.keys().next().value!);
-      tracker = { lastAt: Number.NEGATIVE_INFINITY, pendingOffset: undefined, timer: undefined };
-      this.progress.set(id, tracker);
-    }
+    const tracker = this.tracker(id);
     const wait = tracker.lastAt + this.options.progressIntervalMs - now;
     if (wait <= 0) {
       tracker.lastAt = now;
       tracker.pendingOffset = undefined;
-      this.emitProgress(id, offset);
+      // Bytes are arriving, so the caller holds the upload's lock and the upload is not complete:
+      // nobody can have moved the file past `uploading`, and a record created here needs no lookup.
+      this.emitProgress(id, offset, tracker.created);
       return;
     }
     // Too soon: remember the newest offset and send it when the interval is over.
@@ -129,12 +133,16 @@ export class Files implements UploadObserver {
     }, wait).unref();
   }
 
-  async completed(id: string): Promise<void> {
+  async completed(upload: Upload, justCompleted = false): Promise<void> {
+    const { id } = upload;
+    const created = this.progress.get(id)?.created;
     this.dropTracker(id);
-    const record = await this.options.registry.get(id);
+    if (!upload.complete) return;
+    // Until its upload completes, only the lock holder that completes it changes a record (expiry and
+    // deletion need the lock, with a live upload): if this call is that one, the record this process
+    // created is still the record.
+    const record = (justCompleted ? created : undefined) ?? (await this.options.registry.get(id));
     if (!record || record.status !== 'uploading') return;
-    const upload = await this.options.uploads.findInAnyTenant(id);
-    if (!upload?.complete) return;
     const completedAt = this.options.clock.now();
     const queued = this.update(record, {
       status: 'queued',
@@ -261,7 +269,7 @@ export class Files implements UploadObserver {
     if (record.status !== 'uploading') return false;
     const upload = await this.options.uploads.findInAnyTenant(record.id);
     if (!upload?.complete) return false;
-    await this.completed(record.id);
+    await this.completed(upload);
     return true;
   }
 
@@ -286,7 +294,7 @@ export class Files implements UploadObserver {
     if (!upload) return record;
     // Every byte is stored but the registry missed it (Redis failed right after the last PATCH):
     // catch up now, in the background.
-    if (upload.complete) void this.completed(record.id).catch(this.options.onBackgroundError);
+    if (upload.complete) void this.completed(upload).catch(this.options.onBackgroundError);
     return {
       ...record,
       receivedBytes: upload.offset,
@@ -295,12 +303,32 @@ export class Files implements UploadObserver {
     };
   }
 
-  private emitProgress(id: string, offset: number): void {
+  /**
+   * Publishes progress of a file that is `uploading`. Without `owner` (a throttled event sent later,
+   * when the upload may have moved on, or an upload another replica created) the record says whether
+   * it still is, and whose it is.
+   */
+  private emitProgress(id: string, offset: number, owner?: FileOwner): void {
     void (async () => {
-      const record = await this.options.registry.get(id);
-      if (!record || record.status !== 'uploading') return;
-      await this.publish(record, 'progress', { received_bytes: offset });
+      let file = owner;
+      if (!file) {
+        const record = await this.options.registry.get(id);
+        if (!record || record.status !== 'uploading') return;
+        file = record;
+      }
+      // Never a webhook event: nothing to queue beside the event.
+      await this.announce(file, 'progress', { received_bytes: offset });
     })().catch(this.options.onBackgroundError);
+  }
+
+  private tracker(id: string): ProgressTracker {
+    let tracker = this.progress.get(id);
+    if (!tracker) {
+      if (this.progress.size >= MAX_PROGRESS_TRACKERS) this.dropTracker(this.progress.keys().next().value!);
+      tracker = { lastAt: Number.NEGATIVE_INFINITY, pendingOffset: undefined, timer: undefined, created: undefined };
+      this.progress.set(id, tracker);
+    }
+    return tracker;
   }
 
   private dropTracker(id: string): void {
@@ -310,14 +338,7 @@ export class Files implements UploadObserver {
   }
 
   private async publish(record: FileRecord, event: FileEventType, fields?: Record<string, unknown>): Promise<void> {
-    const published = await this.options.events.publish({
-      event,
-      fileId: record.id,
-      tenant: record.tenant,
-      batch: record.batch,
-      at: this.now(),
-      ...(fields ? { fields } : {}),
-    });
+    const published = await this.announce(record, event, fields);
     if (this.options.webhookRetry && WEBHOOK_EVENTS.has(event)) {
       await this.options.jobs.enqueue(
         {
@@ -328,6 +349,18 @@ export class Files implements UploadObserver {
         this.options.webhookRetry,
       );
     }
+  }
+
+  /** Publishes the event only (webhooks are `publish`'s business). */
+  private announce(file: FileOwner, event: FileEventType, fields?: Record<string, unknown>): Promise<FileEvent> {
+    return this.options.events.publish({
+      event,
+      fileId: file.id,
+      tenant: file.tenant,
+      batch: file.batch,
+      at: this.now(),
+      ...(fields ? { fields } : {}),
+    });
   }
 
   private update(record: FileRecord, changes: Partial<FileRecord>): FileRecord {

@@ -1,8 +1,16 @@
+import { Readable } from 'node:stream';
 import type { Files } from '../files/files.js';
-import type { Job } from '../ports.js';
+import type { ByteRange, Job } from '../ports.js';
 import type { Uploads } from '../uploads/uploads.js';
 import { PROCESSING_RETRY } from '../files/files.js';
 import type { ProcessingStep } from './steps.js';
+
+/**
+ * A file up to this size is read from storage once and every step reads it from memory: each step
+ * reading it again (type sniffing reads the head, checksums all of it) costs more in opening, reading
+ * and closing than the bytes themselves. Bigger files are streamed from storage by each step.
+ */
+const READ_ONCE_MAX_BYTES = 1024 * 1024;
 
 export interface FileProcessorOptions {
   readonly files: Files;
@@ -26,8 +34,14 @@ export class FileProcessor {
     if (!file || (file.status !== 'queued' && file.status !== 'processing')) return;
     if (file.status === 'queued') file = await files.transition(file, { status: 'processing' }, 'processing');
     try {
+      const size = file.size ?? file.receivedBytes;
+      // The exact range: a stream that knows where the file ends needs no read to find out.
+      const read =
+        size <= READ_ONCE_MAX_BYTES
+          ? readingFrom(size === 0 ? Buffer.alloc(0) : await readAll(uploads.read(fileId, { start: 0, end: size - 1 })))
+          : (range?: ByteRange) => uploads.read(fileId, range);
       for (const step of this.options.steps) {
-        const result = await step.run({ file, read: (range) => uploads.read(fileId, range) });
+        const result = await step.run({ file, read });
         if (!result.ok) {
           await uploads.discardCompleted(fileId, AbortSignal.timeout(30_000), async () => true);
           const error = { code: result.code, message: result.message };
@@ -51,4 +65,15 @@ export class FileProcessor {
       'completed',
     );
   };
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** `read` for steps over bytes in memory: a stream of the range (inclusive, as ByteRange is). */
+function readingFrom(bytes: Buffer): (range?: ByteRange) => Readable {
+  return (range) => Readable.from([range ? bytes.subarray(range.start, range.end + 1) : bytes], { objectMode: false });
 }

@@ -60,8 +60,12 @@ export interface UploadObserver {
   created(upload: Upload, protocol: string): Promise<void>;
   /** Bytes arrived; called for every chunk, so it must be cheap (the observer throttles). */
   received(id: string, offset: number): void;
-  /** Every byte is stored and the blob is finished. May be called more than once for an upload. */
-  completed(id: string): Promise<void>;
+  /**
+   * Every byte of `upload` is stored and the blob is finished (`upload` is as it is now, complete).
+   * May be called more than once for an upload. `justCompleted` says the caller holds the upload's
+   * lock and has just stored its last bytes: the upload was not complete before this call.
+   */
+  completed(upload: Upload, justCompleted?: boolean): Promise<void>;
   /** The sweeper removed the bytes of an upload that expired unfinished. */
   expired(upload: Upload): Promise<void>;
   /** The upload and its bytes are gone (termination, deletion). */
@@ -125,7 +129,7 @@ export class Uploads {
     // A zero-length upload is complete the moment it exists.
     if (record.size === 0) {
       await this.options.blobs.finish(id);
-      await this.observer.completed(id);
+      await this.observer.completed(upload);
     }
     return upload;
   }
@@ -158,7 +162,7 @@ export class Uploads {
     // Finishing is idempotent, so the first look at such an upload completes it.
     if (upload.complete && stat.finished === false) {
       await this.options.blobs.finish(id);
-      await this.observer.completed(id);
+      await this.observer.completed(upload);
     }
     return upload;
   }
@@ -201,7 +205,7 @@ export class Uploads {
       body.on('data', (chunk: Buffer) => this.observer.received(id, (received += chunk.length)));
       newOffset = await this.options.blobs.append(id, offset, body);
     }
-    if (!(await this.finishIfComplete(id, newOffset))) this.observer.received(id, newOffset);
+    if (!(await this.finishIfComplete(id, offset, newOffset))) this.observer.received(id, newOffset);
     return newOffset;
   }
 
@@ -287,7 +291,7 @@ export class Uploads {
       await this.options.state.put(record);
       const upload = this.view(record, size, new Date(record.createdAt));
       await this.observer.created(upload, input.protocol);
-      await this.observer.completed(id);
+      await this.observer.completed(upload);
       return upload;
     });
   }
@@ -296,23 +300,26 @@ export class Uploads {
   async declareSize(id: string, size: number): Promise<void> {
     const record = await this.options.state.get(id);
     if (!record) throw new FerryError('upload_not_found', 'upload not found');
-    await this.options.state.put({ ...record, size });
+    const sized: UploadRecord = { ...record, size };
+    await this.options.state.put(sized);
     const stat = await this.options.blobs.stat(id);
     if (stat && stat.size >= size) {
       await this.options.blobs.finish(id);
-      await this.observer.completed(id);
+      await this.observer.completed(this.view(sized, stat.size, stat.modifiedAt));
     }
   }
 
   /**
    * Once the last byte is stored the blob is finished (assembled, for stores that need it).
-   * Resolves with whether the upload is complete.
+   * Resolves with whether the upload is complete. `from` is the offset the append started at.
    */
-  private async finishIfComplete(id: string, offset: number): Promise<boolean> {
+  private async finishIfComplete(id: string, from: number, offset: number): Promise<boolean> {
     const record = await this.options.state.get(id);
     if (record?.size === undefined || offset < record.size) return false;
     await this.options.blobs.finish(id);
-    await this.observer.completed(id);
+    // The observer gets what is known here (the last byte was stored just now) instead of looking
+    // the upload up again, and whether this append is what completed it (the caller holds the lock).
+    await this.observer.completed(this.view(record, offset, this.options.clock.now()), from < record.size);
     return true;
   }
 
