@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Ferry benchmark: plain node:http PUT vs bare @tus/server vs Ferry, in one run; and Ferry on
-// S3 (moto_server) vs @aws-sdk/lib-storage's own multipart upload to the same server.
+// Ferry benchmark: plain node:http PUT vs bare @tus/server vs Ferry vs Ferry built from the
+// foundation commit (embedded and on Redis), in one run; Ferry's processing pipeline (files/s,
+// MB/s of hashing); and Ferry on S3 (moto_server) vs @aws-sdk/lib-storage's own multipart upload
+// to the same server.
 // See bench/README.md for the method and the knobs. Progress goes to stderr, the
 // result table to stdout, the full results to bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
@@ -10,14 +12,35 @@ import { copyFile, mkdir, mkdtemp, readdir, rename, writeFile } from 'node:fs/pr
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CHECKSUM_ALGORITHMS, fileChecksums } from './lib/checksums.mjs';
+import { CHECKSUM_ALGORITHMS, bufferChecksum, fileChecksums } from './lib/checksums.mjs';
 import { checkExtensions, extensionWorkloads } from './lib/extensions.mjs';
 import { resetPeakRss, sample } from './lib/procstat.mjs';
-import { extensionsLine, markdownTable, summarize, derive, summaryLine, s3Table, s3Line } from './lib/report.mjs';
+import { DEFAULT_FOUNDATION_REF, ensureFoundationBuild, resolveCommit } from './lib/foundation.mjs';
+import { processingWorkloads, verifyProcessed } from './lib/processing.mjs';
+import { redisAvailable } from './lib/redis.mjs';
+import {
+  extensionsLine,
+  foundationLine,
+  markdownTable,
+  processingLine,
+  processingTable,
+  summarize,
+  derive,
+  summaryLine,
+  s3Table,
+  s3Line,
+} from './lib/report.mjs';
 import { S3_VARIANT_NAMES, motoAvailable, s3Workloads, startMoto, startS3Variant } from './lib/s3.mjs';
 import { isRunning, tail } from './lib/servers.mjs';
 import { makeAgent } from './lib/tus-client.mjs';
-import { FERRY_CLI, VARIANT_NAMES, startVariant } from './lib/variants.mjs';
+import {
+  FERRY_CLI,
+  FOUNDATION_VARIANTS,
+  PROCESSING_PAIR,
+  REDIS_VARIANTS,
+  VARIANT_NAMES,
+  startVariant,
+} from './lib/variants.mjs';
 import { MiB, envNumber, freeBytes, mapConcurrent, sha256, sleep, writeRandomFile } from './lib/util.mjs';
 
 const benchDir = import.meta.dirname;
@@ -29,12 +52,30 @@ function readConfig() {
   const s3Wanted = process.env.BENCH_S3 === '1' ? true : process.env.BENCH_S3 === '0' ? false : null;
   const s3On = s3Wanted ?? motoAvailable();
   const known = [...VARIANT_NAMES, ...S3_VARIANT_NAMES];
-  const variants = (process.env.BENCH_VARIANTS || [...VARIANT_NAMES, ...(s3On ? S3_VARIANT_NAMES : [])].join(','))
+  // The foundation commit (ferry-foundation) is in the default set when this checkout has it; the
+  // Redis variants are opt-in (BENCH_VARIANTS), as they add about half again to a run.
+  const foundationRef = process.env.BENCH_FOUNDATION_REF || DEFAULT_FOUNDATION_REF;
+  const foundationKnown = (() => {
+    try {
+      resolveCommit(foundationRef);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const defaults = ['plain', 'bare-tus', 'ferry', ...(foundationKnown ? ['ferry-foundation'] : [])];
+  const variants = (process.env.BENCH_VARIANTS || [...defaults, ...(s3On ? S3_VARIANT_NAMES : [])].join(','))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
     .filter((v) => s3On || !S3_VARIANT_NAMES.includes(v));
-  for (const v of variants) if (!known.includes(v)) throw new Error(`BENCH_VARIANTS: unknown variant ${v}`);
+  for (const v of variants) {
+    if (!known.includes(v)) throw new Error(`BENCH_VARIANTS: unknown variant ${v}; known: ${known.join(', ')}`);
+  }
+  if (variants.some((v) => REDIS_VARIANTS.includes(v)) && !redisAvailable()) {
+    throw new Error('redis-server is not installed (apt-get install redis-server); the Redis variants need it');
+  }
+  if (!foundationKnown && variants.some((v) => FOUNDATION_VARIANTS.includes(v))) resolveCommit(foundationRef); // throws
   if (variants.length === 0) throw new Error('no variants to run (BENCH_VARIANTS, BENCH_S3)');
   const s3 = variants.some((v) => S3_VARIANT_NAMES.includes(v));
   if (s3 && s3Wanted !== false && !motoAvailable()) {
@@ -59,6 +100,24 @@ function readConfig() {
     smallConcurrency: envNumber('BENCH_SMALL_CONCURRENCY', 16, { min: 1 }),
     chunked: process.env.BENCH_CHUNKED !== '0',
     chunkMiB: envNumber('BENCH_CHUNK_MIB', 8, { min: 1 }),
+    // The commit the ferry-foundation variants are built from (lib/foundation.mjs), and where the build is cached.
+    foundation: variants.some((v) => FOUNDATION_VARIANTS.includes(v))
+      ? {
+          ref: foundationRef,
+          cacheDir: path.resolve(process.env.BENCH_CACHE_DIR || path.join(benchDir, '.cache')),
+        }
+      : null,
+    // Ferry's processing pipeline (lib/processing.mjs): embedded `ferry` processes in-process; for
+    // ferry-redis, a server + `ferry worker` pair on its own Redis (ferry-redis+worker).
+    processing:
+      process.env.BENCH_PROCESSING !== '0' && variants.some((v) => v === 'ferry' || v === 'ferry-redis')
+        ? {
+            pollMs: envNumber('BENCH_PROCESSING_POLL_MS', 25, { min: 1 }),
+            timeoutS: envNumber('BENCH_PROCESSING_TIMEOUT_S', 300, { min: 1 }),
+            // What Ferry runs with (its default unless set in the environment), for the record.
+            concurrency: process.env.FERRY_PROCESSING_CONCURRENCY || '2 (Ferry default)',
+          }
+        : null,
     // Ferry-only workloads for the checksum and concatenation extensions (lib/extensions.mjs).
     extensions: process.env.BENCH_EXTENSIONS !== '0' && variants.includes('ferry'),
     checksumAlgorithms,
@@ -106,10 +165,25 @@ const rotate = (list, r) => list.map((_, i) => list[(i + r) % list.length]);
 async function main() {
   const t0 = performance.now();
   if (!existsSync('/proc/self/stat')) throw new Error('the bench reads /proc and needs Linux');
-  if (config.variants.some((v) => v === 'ferry' || v === 'ferry-s3') && !existsSync(FERRY_CLI)) {
+  const needsBuild = config.variants.some((v) => v.startsWith('ferry') && !FOUNDATION_VARIANTS.includes(v));
+  if (needsBuild && !existsSync(FERRY_CLI)) {
     throw new Error(`${FERRY_CLI} is missing: run \`npm run build\` (or set BENCH_VARIANTS=plain,bare-tus)`);
   }
   const localVariants = config.variants.filter((v) => !S3_VARIANT_NAMES.includes(v));
+  // Built (or found in the cache) before anything else, so a failing build fails the bench at once.
+  const foundation = config.foundation
+    ? ensureFoundationBuild({ ref: config.foundation.ref, cacheRoot: config.foundation.cacheDir, log })
+    : null;
+  if (foundation) {
+    log(
+      `foundation: ${foundation.commit.slice(0, 7)} ${foundation.reused ? 'from the cache' : 'built'}, ${foundation.dir}`,
+    );
+  }
+  // The server + worker pair for Redis mode's processing comes with ferry-redis.
+  const startNames = [
+    ...localVariants,
+    ...(config.processing && localVariants.includes('ferry-redis') ? [PROCESSING_PAIR] : []),
+  ];
   const s3VariantNames = config.variants.filter((v) => S3_VARIANT_NAMES.includes(v));
 
   const tmp = await mkdtemp(path.join(process.env.BENCH_TMPDIR || os.tmpdir(), 'ferry-bench-'));
@@ -159,7 +233,9 @@ async function main() {
     const smallExpected = small.map((b) => ({ size: b.length, sha256: sha256(b) }));
 
     const chunkSize = config.chunkMiB * MiB;
-    const local = (v) => !v.s3; // the disk workloads; the S3 variants have their own (lib/s3.mjs)
+    // The disk workloads; the S3 variants have their own (lib/s3.mjs), and the processing pair
+    // only runs the processing workloads.
+    const local = (v) => !v.s3 && v.uploadPath !== false;
     const workloads = {};
     if (localVariants.length)
       Object.assign(workloads, {
@@ -194,6 +270,24 @@ async function main() {
         uploads: 1,
       };
     }
+    if (config.processing) {
+      // Processing's own check: Ferry's checksums of each file must be the source's.
+      const crc = (buf) => bufferChecksum(buf, 'crc32c').slice('crc32c '.length);
+      const smallProcessed = small.map((b, i) => ({ ...smallExpected[i], crc32c: crc(b) }));
+      const largeCrc32c = (checksums?.crc32c ?? (await fileChecksums(largeFile, ['crc32c'])).crc32c).slice(
+        'crc32c '.length,
+      );
+      Object.assign(
+        workloads,
+        processingWorkloads({
+          config,
+          small,
+          smallExpected: smallProcessed,
+          largeFile,
+          large: { ...large, crc32c: largeCrc32c },
+        }),
+      );
+    }
     // Last in every round, so they don't disturb the disk workloads' order or timing.
     if (config.s3)
       Object.assign(
@@ -204,12 +298,18 @@ async function main() {
     // All servers stay up for the whole bench, like real long-running servers; the idle
     // ones cost next to nothing while another one is measured.
     const variants = [];
-    for (const name of localVariants) {
+    const ctx = { foundation, processing: config.processing };
+    for (const name of startNames) {
       log(`starting ${name}…`);
-      const v = await startVariant(name, tmp);
+      const v = await startVariant(name, tmp, ctx);
       started.push(v);
       variants.push(v);
-      log(`  ${name}: pid ${v.pid}, port ${v.port}`);
+      const extra = [
+        v.redis ? `redis-server pid ${v.redis.pid} port ${v.redis.port}` : '',
+        v.worker ? `worker pid ${v.worker.pid}` : '',
+        v.processing ? `processing ${v.processing}` : '',
+      ].filter(Boolean);
+      log(`  ${name}: pid ${v.pid}, port ${v.port}${extra.length ? `, ${extra.join(', ')}` : ''}`);
     }
     let moto;
     if (config.s3) {
@@ -240,6 +340,12 @@ async function main() {
         const opts = { agent, chunkSize: v.protocol === 'tus' && chunks ? chunkSize : Infinity };
         const big = await v.uploadFile(warmFile, warm.size, opts);
         await v.verify(big, warm);
+        // Variants that process: everything processed, and right, before the first DELETE.
+        if (v.settle) {
+          await v.settle();
+          await mapConcurrent(refs, 8, (r, i) => verifyProcessed(v, r, { ...smallExpected[i], crc32c: undefined }));
+          await verifyProcessed(v, big, warm);
+        }
         await v.cleanup([...refs, big]);
         if (config.extensions && !v.s3) await checkExtensions(v, { config, warmFile, warm, warmChecksums, agent });
       } finally {
@@ -264,15 +370,23 @@ async function main() {
           const run = await timedRun(v, wName, w, { round, position, verify: round === 0 });
           runs.push(run);
           const d = derive(run);
-          const join = d.joinS === undefined ? '' : `, join ${(d.joinS * 1000).toFixed(0)} ms`;
+          const join =
+            d.joinS !== undefined
+              ? `, join ${(d.joinS * 1000).toFixed(0)} ms`
+              : d.processingS !== undefined
+                ? `, upload ${d.uploadS.toFixed(2)} s, processing after it ${d.processingS.toFixed(2)} s`
+                : d.processingDrainS !== undefined
+                  ? `, processed ${d.processingDrainS.toFixed(2)} s later`
+                  : '';
+          const worker = d.workerCpuS === undefined ? '' : `, worker CPU ${d.workerCpuS.toFixed(2)} s`;
           const s3 =
             d.motoCpuS === undefined
               ? ''
               : `, moto CPU ${d.motoCpuSPerGB.toFixed(2)} s/GB, moto peak RSS ${(d.motoPeakRssBytes / 1e6).toFixed(0)} MB` +
                 (d.tempPeakBytes === undefined ? '' : `, temp peak ${(d.tempPeakBytes / MiB).toFixed(0)} MiB`);
           log(
-            `[round ${round + 1}/${config.rounds}] ${wName.padEnd(15)} ${v.name.padEnd(8)} ` +
-              `${d.throughput.toFixed(1)} ${d.unit}${join}, ${v.s3 ? 'uploader' : 'server'} CPU ${d.cpuSPerGB.toFixed(2)} s/GB, ` +
+            `[round ${round + 1}/${config.rounds}] ${wName.padEnd(16)} ${v.name.padEnd(22)} ` +
+              `${d.throughput.toFixed(1)} ${d.unit}${join}, ${v.s3 ? 'uploader' : 'server'} CPU ${d.cpuSPerGB.toFixed(2)} s/GB${worker}, ` +
               `peak RSS ${(run.peakRssBytes / 1e6).toFixed(0)} MB${s3}${run.verified ? ', verified' : ''}`,
           );
         }
@@ -281,7 +395,12 @@ async function main() {
 
     const derived = runs.map(derive);
     const vsFerryLarge = Object.keys(workloads).filter((k) => workloads[k].vsFerryLarge);
-    const summary = summarize(derived, Object.keys(workloads), config.variants, { vsFerryLarge });
+    const summary = summarize(
+      derived,
+      Object.keys(workloads),
+      variants.map((v) => v.name),
+      { vsFerryLarge },
+    );
     const labels = Object.fromEntries(Object.entries(workloads).map(([k, w]) => [k, w.label]));
     const durationS = (performance.now() - t0) / 1000;
 
@@ -302,24 +421,58 @@ async function main() {
       console.log(markdownTable(summary, labels));
       console.log();
     }
+    const redisShown = localVariants.filter((v) => REDIS_VARIANTS.includes(v));
+    if (redisShown.length) {
+      console.log(
+        `${redisShown.join(', ')}: \`ferry serve\` with FERRY_REDIS_URL (own redis-server) and no \`ferry worker\` running: ` +
+          'the upload path alone, completed files stay queued. ' +
+          (config.processing && redisShown.includes('ferry-redis')
+            ? `Processing with a worker: ${PROCESSING_PAIR} below (its own server, worker and redis-server).`
+            : 'Processing in Redis mode was not measured in this run.'),
+      );
+      console.log();
+    }
+    if (config.processing) {
+      console.log(processingTable(summary, labels));
+      console.log();
+    }
     if (config.s3) {
       console.log(s3Table(summary, labels));
       console.log();
     }
-    if (localVariants.length) console.log(summaryLine(summary));
+    const line = localVariants.length ? summaryLine(summary) : '';
+    if (line) console.log(line);
+    const vsFoundation = foundationLine(summary, { commit: foundation?.commit });
+    if (vsFoundation) console.log(vsFoundation);
+    const proc = config.processing ? processingLine(summary) : '';
+    if (proc) console.log(proc);
     const ext = extensionsLine(summary, { partials: config.parts });
     if (ext) console.log(ext);
     const s3 = config.s3 ? s3Line(summary, { mib: config.s3.mib }) : '';
     if (s3) console.log(s3);
 
-    await writeResults({ summary, labels, runs: derived, durationS, s3: s3Info });
+    await writeResults({
+      summary,
+      labels,
+      runs: derived,
+      durationS,
+      s3: s3Info,
+      foundation: foundation && {
+        commit: foundation.commit,
+        dir: path.relative(repoRoot, foundation.dir),
+        reused: foundation.reused,
+        buildS: foundation.buildS,
+        builtAt: foundation.info.builtAt,
+      },
+    });
     log(`done in ${durationS.toFixed(0)} s; results in bench/results/latest.json`);
   } catch (err) {
     // Stop first so the logs are complete, then keep them: the temp dir is about to go.
     await Promise.all(started.map((v) => v.stop()));
     const saved = await saveLogs(tmp);
-    for (const ferry of started.filter((v) => v.name === 'ferry' || v.name === 'ferry-s3')) {
+    for (const ferry of started.filter((v) => v.name.startsWith('ferry'))) {
       err.message += `\n--- tail of ${ferry.name} log ---\n${tail(ferry.logFile)}`;
+      if (ferry.worker) err.message += `\n--- tail of ${ferry.name} worker log ---\n${tail(ferry.worker.logFile)}`;
     }
     if (saved.length) err.message += `\nserver logs saved: ${saved.join(', ')}`;
     throw err;
@@ -365,6 +518,14 @@ async function timedRun(v, wName, w, { round, position, verify }) {
   const after = sample(v.pid);
   const client = process.cpuUsage(clientBefore);
   const watched = watch?.stop() ?? {};
+  // Variants that process in-process (embedded Ferry): wait, untimed, until the run's files are
+  // processed, so no DELETE below races a processing job and the next run starts quiet. How long
+  // that took, and the server's CPU including it, go to the JSON.
+  let settled = {};
+  if (v.settle) {
+    const processingDrainS = await v.settle();
+    settled = { processingDrainS, cpuWithProcessingS: sample(v.pid).cpu - before.cpu };
+  }
   if (verify) await w.verify(v, refs); // outside the measured window
   await v.cleanup(refs);
   const cleaned = v.afterCleanup?.() ?? {};
@@ -384,6 +545,7 @@ async function timedRun(v, wName, w, { round, position, verify }) {
     peakIsPerRun,
     verified: verify,
     ...watched,
+    ...settled,
     ...cleaned,
     ...extra,
   };
@@ -417,7 +579,7 @@ function gitCommit() {
   }
 }
 
-async function writeResults({ summary, labels, runs, durationS, s3 }) {
+async function writeResults({ summary, labels, runs, durationS, s3, foundation }) {
   const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x);
   const doc = {
     date: new Date().toISOString(),
@@ -431,6 +593,7 @@ async function writeResults({ summary, labels, runs, durationS, s3 }) {
     },
     git: gitCommit(),
     gitDirtySrc: gitDirtySrc(),
+    ...(foundation ? { foundation } : {}),
     config,
     workloads: labels,
     summary,

@@ -83,5 +83,7 @@ export async function checkExtensions(v, { config, warmFile, warm, warmChecksums
     await v.verify({ url: r.url }, warm);
   }
   // No cleanup on failure: the bench stops, and the temp dir goes with whatever was stored.
+  // A Ferry that processes completed files: let it finish before the DELETEs (lib/processing.mjs).
+  if (v.settle) await v.settle();
   await v.cleanup(refs);
 }

@@ -1,19 +1,51 @@
 // Turning timed runs into medians, ratios, a Markdown table and a JSON document.
+import { isProcessingWorkload } from './processing.mjs';
 import { median } from './util.mjs';
+
+/** Each Ferry variant and the same kind of Ferry built from the foundation commit (lib/foundation.mjs). */
+const FOUNDATION_OF = { ferry: 'ferry-foundation', 'ferry-redis': 'ferry-foundation-redis' };
 
 const MB = 1e6;
 const GB = 1e9;
 const MiB = 1024 * 1024;
 
-/** Per-run derived numbers. Throughput is MB/s (10^6) for byte workloads, uploads/s for "small". */
+/**
+ * Per-run derived numbers. Throughput is MB/s (10^6) for byte workloads, uploads/s for "small";
+ * for processing-small, files/s from the first POST until every file is completed; for
+ * processing-large, MB/s of processing alone (from the upload's 204 until completed).
+ */
 export function derive(run) {
   const perUpload = run.workload === 'small';
+  const processing =
+    run.workload === 'processing-small'
+      ? {
+          throughput: run.uploads / run.elapsedS,
+          unit: 'files/s',
+          uploadThroughput: run.uploads / run.uploadS,
+          uploadUnit: 'uploads/s',
+        }
+      : run.workload === 'processing-large'
+        ? {
+            throughput: run.bytes / MB / run.processingS,
+            unit: 'MB/s',
+            uploadThroughput: run.bytes / MB / run.uploadS,
+            uploadUnit: 'MB/s',
+          }
+        : null;
   return {
     ...run,
     throughput: perUpload ? run.uploads / run.elapsedS : run.bytes / MB / run.elapsedS,
     unit: perUpload ? 'uploads/s' : 'MB/s',
+    ...processing,
     cpuSPerGB: run.cpuS / (run.bytes / GB),
     cpuMsPerUpload: (run.cpuS * 1000) / run.uploads,
+    // the processing pair's `ferry worker`
+    ...(run.workerCpuS === undefined
+      ? {}
+      : {
+          workerCpuSPerGB: run.workerCpuS / (run.bytes / GB),
+          workerCpuMsPerUpload: (run.workerCpuS * 1000) / run.uploads,
+        }),
     // parallel workload: how fast the server joined the partials (final POST alone)
     ...(run.joinS === undefined ? {} : { joinMBps: run.bytes / MB / run.joinS }),
     // S3 workloads: the S3 server's (moto's) CPU for the same bytes
@@ -61,8 +93,26 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
         // what was still in the temp dir right after each run (should be nothing)
         summary[w][v].tempAfterMiB = Math.max(...rs.map((r) => r.tempAfterBytes)) / MiB;
       }
+      const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+      if (rs.some((r) => r.processingS !== undefined)) {
+        // processing workloads: the upload alone, and the wait after it until all were completed
+        summary[w][v].upload = { unit: rs[0].uploadUnit, ...stats(rs.map((r) => r.uploadThroughput)) };
+        summary[w][v].processingMs = stats(rs.map((r) => r.processingS * 1000));
+      }
+      if (rs.some((r) => r.processingDrainS !== undefined)) {
+        // embedded ferry's upload runs: how long after the run its files were all processed (untimed)
+        summary[w][v].processingDrainMs = stats(rs.map((r) => r.processingDrainS * 1000));
+        summary[w][v].cpuWithProcessingSPerGB = median(rs.map((r) => r.cpuWithProcessingS / (r.bytes / GB)));
+      }
+      if (rs.some((r) => r.workerCpuS !== undefined)) {
+        summary[w][v].workerCpuSPerGB = median(rs.map((r) => r.workerCpuSPerGB));
+        summary[w][v].workerCpuMsPerUpload = median(rs.map((r) => r.workerCpuMsPerUpload));
+        summary[w][v].workerPeakRssMB = Math.max(...rs.map((r) => r.workerPeakRssBytes)) / MB;
+      }
+      if (rs.some((r) => r.redisCpuS !== undefined)) {
+        summary[w][v].redisCpuSPerGB = median(rs.map((r) => r.redisCpuS / (r.bytes / GB)));
+      }
       if (rs.some((r) => r.joinS !== undefined)) {
-        const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
         summary[w][v].join = {
           ms: stats(rs.map((r) => r.joinS * 1000)),
           MBps: stats(rs.map((r) => r.joinMBps)),
@@ -88,7 +138,7 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
       };
     }
   }
-  for (const w of workloads.filter((x) => !isS3Workload(x))) {
+  for (const w of workloads.filter((x) => !isS3Workload(x) && !isProcessingWorkload(x))) {
     const plainW = summary[w].plain ? w : 'large';
     const plainRef = summary[plainW]?.plain?.throughput.median;
     const bare = summary[w]['bare-tus']?.throughput.median;
@@ -97,6 +147,10 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
       s.ratioVsPlain = v === 'plain' || !plainRef ? null : s.throughput.median / plainRef;
       s.ratioFerryBareTus = v === 'ferry' && bare ? s.throughput.median / bare : null;
       s.ratioVsFerryLarge = v === 'ferry' && vsLarge ? s.throughput.median / ferryLarge : null;
+      // The same Ferry built from the foundation commit: what the changes since then cost.
+      const foundationV = FOUNDATION_OF[v];
+      const foundationRef = foundationV && summary[w][foundationV]?.throughput.median;
+      s.ratioVsFoundation = foundationRef ? s.throughput.median / foundationRef : null;
       // The same ratios within each round (runs a few seconds apart), in the JSON only:
       // their spread shows how far to trust the headline ratio of medians.
       const rounds = [...new Set(runs.filter((r) => r.workload === w && r.variant === v).map((r) => r.round))];
@@ -106,6 +160,7 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
         ratioVsPlain: v !== 'plain' && plainRef ? perRound('plain', plainW) : [],
         ratioFerryBareTus: v === 'ferry' && bare ? perRound('bare-tus') : [],
         ratioVsFerryLarge: v === 'ferry' && vsLarge ? perRound('ferry', 'large') : [],
+        ratioVsFoundation: foundationRef ? perRound(foundationV) : [],
       };
     }
   }
@@ -120,8 +175,20 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
       s.cpuSPerGB = round2(s.cpuSPerGB);
       s.cpuMsPerUpload = round3(s.cpuMsPerUpload);
       s.peakRssMB = Math.round(s.peakRssMB);
-      for (const k of ['ratioVsPlain', 'ratioFerryBareTus', 'ratioVsFerryLarge', 'ratioVsLibStorage']) {
+      for (const k of [
+        'ratioVsPlain',
+        'ratioFerryBareTus',
+        'ratioVsFerryLarge',
+        'ratioVsLibStorage',
+        'ratioVsFoundation',
+      ]) {
         if (k in s) s[k] = round3(s[k]);
+      }
+      for (const k of ['cpuWithProcessingSPerGB', 'workerCpuSPerGB', 'redisCpuSPerGB']) if (k in s) s[k] = round2(s[k]);
+      if ('workerCpuMsPerUpload' in s) s.workerCpuMsPerUpload = round3(s.workerCpuMsPerUpload);
+      if ('workerPeakRssMB' in s) s.workerPeakRssMB = Math.round(s.workerPeakRssMB);
+      for (const k of ['upload', 'processingMs', 'processingDrainMs']) {
+        if (s[k]) for (const m of ['median', 'min', 'max']) s[k][m] = round2(s[k][m]);
       }
       for (const k of ['motoCpuSPerGB', 'tempPeakMiB', 'tempAfterMiB']) if (k in s) s[k] = round2(s[k]);
       for (const k of ['motoPeakRssMB', 'motoRssAfterCleanupMB']) if (k in s) s[k] = Math.round(s[k]);
@@ -148,11 +215,11 @@ const ratioCell = (ratio, perRound) =>
  */
 export function markdownTable(summary, workloadLabels) {
   const lines = [
-    '| workload | variant | throughput (median, min–max) | server CPU | peak RSS MB | ratio vs plain | ratio ferry/bare-tus | ratio vs ferry large |',
-    '|---|---|---|---|---|---|---|---|',
+    '| workload | variant | throughput (median, min–max) | server CPU | peak RSS MB | ratio vs plain | ratio ferry/bare-tus | ratio vs ferry large | ratio vs foundation |',
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const [w, byVariant] of Object.entries(summary)) {
-    if (isS3Workload(w)) continue; // s3Table
+    if (isS3Workload(w) || isProcessingWorkload(w)) continue; // s3Table, processingTable
     for (const [v, s] of Object.entries(byVariant)) {
       const thr = `${fmt(s.throughput.median, 0)} ${s.unit} (${fmt(s.throughput.min, 0)}–${fmt(s.throughput.max, 0)})`;
       const cpu =
@@ -163,13 +230,19 @@ export function markdownTable(summary, workloadLabels) {
         s.ratioVsPlain === null ? (v === 'plain' ? '1' : '') : ratioCell(s.ratioVsPlain, s.perRound.ratioVsPlain);
       const vsBare = s.ratioFerryBareTus === null ? '' : ratioCell(s.ratioFerryBareTus, s.perRound.ratioFerryBareTus);
       const vsLarge = s.ratioVsFerryLarge === null ? '' : ratioCell(s.ratioVsFerryLarge, s.perRound.ratioVsFerryLarge);
+      const vsFoundation =
+        s.ratioVsFoundation == null
+          ? Object.values(FOUNDATION_OF).includes(v)
+            ? '1'
+            : ''
+          : ratioCell(s.ratioVsFoundation, s.perRound.ratioVsFoundation);
       lines.push(
-        `| ${workloadLabels[w] ?? w} | ${v} | ${thr} | ${cpu} | ${s.peakRssMB} | ${vsPlain} | ${vsBare} | ${vsLarge} |`,
+        `| ${workloadLabels[w] ?? w} | ${v} | ${thr} | ${cpu} | ${s.peakRssMB} | ${vsPlain} | ${vsBare} | ${vsLarge} | ${vsFoundation} |`,
       );
       if (s.join) {
         const { ms, MBps } = s.join;
         const join = `${fmt(MBps.median, 0)} MB/s (${fmt(MBps.min, 0)}–${fmt(MBps.max, 0)}), ${fmt(ms.median, 0)} ms (${fmt(ms.min, 0)}–${fmt(ms.max, 0)})`;
-        lines.push(`| ↳ join alone (the final POST) | ${v} | ${join} | | | | | |`);
+        lines.push(`| ↳ join alone (the final POST) | ${v} | ${join} | | | | | | |`);
       }
     }
   }
@@ -183,12 +256,16 @@ export function markdownTable(summary, workloadLabels) {
 export function summaryLine(summary) {
   const part = (key) =>
     Object.entries(summary)
-      .filter(([, byVariant]) => byVariant.ferry?.[key] != null && byVariant.ferry.ratioVsFerryLarge == null)
+      .filter(
+        ([w, byVariant]) =>
+          !isProcessingWorkload(w) && byVariant.ferry?.[key] != null && byVariant.ferry.ratioVsFerryLarge == null,
+      )
       .map(([w, byVariant]) => `${w} ${fmt(byVariant.ferry[key])}×`)
       .join(', ');
   const plain = part('ratioVsPlain');
   const bare = part('ratioFerryBareTus');
-  if (!plain && !bare) return 'ferry was not measured in this run.';
+  // Nothing to compare ferry with here (no plain, no bare-tus): the foundation line may have it.
+  if (!plain && !bare) return summary.large?.ferry ? '' : 'ferry was not measured in this run.';
   return `ferry/plain: ${plain || 'n/a'}; ferry/bare-tus: ${bare || 'n/a'}`;
 }
 
@@ -259,4 +336,82 @@ export function s3Line(summary, { mib }) {
     ? `moto CPU ${fmt(ferry.motoCpuSPerGB, 1)} (ferry-s3) vs ${fmt(lib.motoCpuSPerGB, 1)} (lib-storage) s/GB`
     : `moto CPU ${fmt(ferry.motoCpuSPerGB, 1)} s/GB`;
   return `s3 (${mib} MiB, moto): ${ratio}${chunkedPart}, temp disk peak ${fmt(tempPeak, 0)} MiB, ferry RSS ${rss} MB; ${moto}`;
+}
+
+/**
+ * One line for the comparison with the foundation commit, or '' if it didn't run, e.g.
+ * "vs foundation 2b9bf12: ferry/ferry-foundation large 0.98× (0.95–1.01), chunked 0.99× (…), small 0.85× (…);
+ * ferry-redis/ferry-foundation-redis (server alone, no worker) large 0.97× (…), …".
+ */
+export function foundationLine(summary, { commit }) {
+  const items = [];
+  for (const [v, ref] of Object.entries(FOUNDATION_OF)) {
+    const parts = ['large', 'chunked', 'small']
+      .filter((w) => summary[w]?.[v]?.ratioVsFoundation != null)
+      .map((w) => {
+        const s = summary[w][v];
+        return `${w} ${ratioCell(s.ratioVsFoundation, s.perRound.ratioVsFoundation)}`;
+      });
+    if (parts.length) {
+      items.push(`${v}/${ref}${v === 'ferry-redis' ? ' (server alone, no worker)' : ''} ${parts.join(', ')}`);
+    }
+  }
+  return items.length ? `vs foundation ${commit ? commit.slice(0, 7) : ''}: ${items.join('; ')}` : '';
+}
+
+/**
+ * The processing workloads' table: throughput through processing, the upload alone, how long after
+ * the last upload's 204 the last file was completed, CPU of the server and (Redis) of the worker.
+ */
+export function processingTable(summary, workloadLabels) {
+  const lines = [
+    '| workload | variant | processing throughput (median, min–max) | upload alone (median) | last file completed after the last upload (median, min–max) | server CPU | worker CPU | peak RSS MB server / worker |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const [w, byVariant] of Object.entries(summary)) {
+    if (!isProcessingWorkload(w)) continue;
+    const perFile = w === 'processing-small';
+    for (const [v, s] of Object.entries(byVariant)) {
+      const what = perFile ? 'files/s, first POST to all completed' : 'MB/s, 204 to completed';
+      const thr = `${fmt(s.throughput.median, 0)} ${what} (${fmt(s.throughput.min, 0)}–${fmt(s.throughput.max, 0)})`;
+      const upload = s.upload ? `${fmt(s.upload.median, 0)} ${s.upload.unit}` : '';
+      const wait = s.processingMs
+        ? `${fmt(s.processingMs.median, 0)} ms (${fmt(s.processingMs.min, 0)}–${fmt(s.processingMs.max, 0)})`
+        : '';
+      const server = perFile ? `${fmt(s.cpuMsPerUpload, 2)} ms/file` : `${fmt(s.cpuSPerGB, 2)} s/GB`;
+      const worker =
+        s.workerCpuSPerGB === undefined
+          ? 'none (processes in the server)'
+          : perFile
+            ? `${fmt(s.workerCpuMsPerUpload, 2)} ms/file`
+            : `${fmt(s.workerCpuSPerGB, 2)} s/GB`;
+      const rss = `${s.peakRssMB} / ${s.workerPeakRssMB ?? '–'}`;
+      lines.push(
+        `| ${workloadLabels[w] ?? w} | ${v} | ${thr} | ${upload} | ${wait} | ${server} | ${worker} | ${rss} |`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * One line for processing, or '' if it didn't run, e.g. "processing: ferry (embedded, in-process)
+ * 200 files 150 files/s (last done 120 ms after the last upload), 256 MiB 450 MB/s; ferry-redis+worker …".
+ */
+export function processingLine(summary) {
+  const small = summary['processing-small'] ?? {};
+  const large = summary['processing-large'] ?? {};
+  const items = [...new Set([...Object.keys(small), ...Object.keys(large)])].map((v) => {
+    const parts = [];
+    if (small[v]) {
+      parts.push(
+        `small ${fmt(small[v].throughput.median, 0)} files/s (last completed ${fmt(small[v].processingMs.median, 0)} ms after the last upload)`,
+      );
+    }
+    if (large[v]) parts.push(`large ${fmt(large[v].throughput.median, 0)} MB/s of processing`);
+    const who =
+      v === 'ferry' ? 'ferry (embedded, in-process)' : v === 'ferry-redis+worker' ? 'ferry-redis + 1 worker' : v;
+    return `${who}: ${parts.join(', ')}`;
+  });
+  return items.length ? `processing: ${items.join('; ')}` : '';
 }

@@ -84,17 +84,16 @@ export async function startReferenceServer({ script, dataDir, logFile, timeoutMs
  * `logFile` (JSON lines), ready once GET /healthz answers 200. Node is spawned directly,
  * not through npm or a shell, so child.pid is the server itself. `env` is added to the
  * environment (the S3 settings of the ferry-s3 variant), `nodeArgs` go before the script
- * (e.g. --cpu-prof).
+ * (e.g. --cpu-prof). The environment it got is returned as `env` (a `ferry worker` beside it gets
+ * the same).
  */
 export async function startFerry({ cli, cwd, dataDir, logFile, env = {}, nodeArgs = [], timeoutMs = 30000 }) {
   const port = await freePort();
   const log = createWriteStream(logFile, { flags: 'a' });
+  // An `env` value of undefined removes that variable (spawn skips undefined values).
+  const childEnv = { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir };
   const child = track(
-    spawn(process.execPath, [...nodeArgs, cli, 'serve'], {
-      cwd,
-      env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+    spawn(process.execPath, [...nodeArgs, cli, 'serve'], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] }),
   );
   child.stdout.pipe(log);
   child.stderr.pipe(log);
@@ -106,7 +105,40 @@ export async function startFerry({ cli, cwd, dataDir, logFile, env = {}, nodeArg
       if (Date.now() > deadline) throw new Error(`ferry: /healthz not 200 after ${timeoutMs} ms`);
       await sleep(100);
     }
-    return { child, pid: child.pid, port, logFile };
+    return { child, pid: child.pid, port, logFile, env: childEnv };
+  } catch (err) {
+    await stopServer(child);
+    err.message += `\n--- tail of ${logFile} ---\n${tail(logFile)}`;
+    throw err;
+  }
+}
+
+/**
+ * Start `node <cli> worker` (distributed mode: it needs FERRY_REDIS_URL in `env`) with the same
+ * environment a server got, all output to `logFile`; ready once it logs "ferry worker running"
+ * (after it connected to Redis and started its queue consumers). Returns { child, pid, logFile }.
+ */
+export async function startFerryWorker({ cli, cwd, env, logFile, timeoutMs = 30000 }) {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = track(spawn(process.execPath, [cli, 'worker'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  child.stderr.pipe(log);
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`ferry worker: not running after ${timeoutMs} ms`)), timeoutMs);
+      const lines = createInterface({ input: child.stdout });
+      lines.on('line', (line) => {
+        log.write(line + '\n');
+        if (line.includes('"msg":"ferry worker running"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`ferry worker exited early (${sig ?? code})`));
+      });
+    });
+    return { child, pid: child.pid, logFile };
   } catch (err) {
     await stopServer(child);
     err.message += `\n--- tail of ${logFile} ---\n${tail(logFile)}`;

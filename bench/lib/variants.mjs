@@ -1,4 +1,4 @@
-// The three servers under comparison, behind one interface so the workloads and the
+// The servers under comparison, behind one interface so the workloads and the
 // measurement code don't care which one they talk to:
 //
 //   upload(file|buffer) -> ref     store one upload (the timed part)
@@ -8,7 +8,10 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { startFerry, startReferenceServer, stopServer } from './servers.mjs';
+import { waitNoPending } from './processing.mjs';
+import { resetPeakRss, sample } from './procstat.mjs';
+import { startRedis } from './redis.mjs';
+import { startFerry, startFerryWorker, startReferenceServer, stopServer } from './servers.mjs';
 import * as tus from './tus-client.mjs';
 import { mapConcurrent, sha256File } from './util.mjs';
 
@@ -16,7 +19,30 @@ const benchDir = path.resolve(import.meta.dirname, '..');
 const repoRoot = path.resolve(benchDir, '..');
 export const FERRY_CLI = path.join(repoRoot, 'dist', 'cli.js');
 
-export const VARIANT_NAMES = ['plain', 'bare-tus', 'ferry'];
+export const VARIANT_NAMES = [
+  'plain',
+  'bare-tus',
+  'ferry',
+  'ferry-foundation',
+  'ferry-redis',
+  'ferry-foundation-redis',
+];
+
+/** Built from an earlier commit (lib/foundation.mjs). */
+export const FOUNDATION_VARIANTS = ['ferry-foundation', 'ferry-foundation-redis'];
+
+/** On their own redis-server (lib/redis.mjs). */
+export const REDIS_VARIANTS = ['ferry-redis', 'ferry-foundation-redis'];
+
+/** Ferry pairs each variant with the one built from the foundation: their ratio is what the change costs. */
+export const FOUNDATION_OF = { ferry: 'ferry-foundation', 'ferry-redis': 'ferry-foundation-redis' };
+
+/**
+ * Redis mode's processing happens in `ferry worker` only: this pair (server + one worker, its own
+ * redis-server) runs the processing workloads, started when ferry-redis is, so that ferry-redis
+ * itself measures the upload path with no worker.
+ */
+export const PROCESSING_PAIR = 'ferry-redis+worker';
 
 export function mismatch(what, expected, got) {
   return new Error(
@@ -85,36 +111,78 @@ async function bareTus(tmp) {
 }
 
 /**
- * Ferry, as shipped: `node dist/cli.js serve`. We don't know (or want to depend on) its
- * storage layout, so verification downloads through GET and cleanup uses tus DELETE.
- * `startFerryVariant` also makes the ferry-s3 variant (lib/s3.mjs): another name, its own
- * data dir and log, extra environment (the S3 settings) and no extension workloads.
+ * Ferry: `node <cli> serve`, by default the working tree's dist/cli.js. We don't know (or want to
+ * depend on) its storage layout, so verification downloads through GET and cleanup uses tus DELETE.
+ * `startFerryVariant` makes every Ferry variant, here and in lib/s3.mjs (ferry-s3), each with its
+ * own name, data dir and log:
+ *
+ *   cli, cwd     which build runs (the foundation's lives in bench/.cache/, lib/foundation.mjs)
+ *   env          added to the environment (the S3 settings of ferry-s3)
+ *   redis        a started lib/redis.mjs server: distributed mode (FERRY_REDIS_URL); without it the
+ *                variant is embedded, whatever FERRY_REDIS_URL says in the bench's environment
+ *   worker       also start `node <cli> worker` with the server's environment (Redis mode)
+ *   processing   who processes completed files, for lib/processing.mjs: 'in-process' (embedded
+ *                Ferry since the file registry), 'worker', or null (the foundation has no
+ *                processing; ferry-redis without a worker leaves its files queued)
+ *   uploadPath   false: the variant takes part in the processing workloads only
+ *   pollMs, timeoutS  how settle() polls for pending processing
  */
 export async function startFerryVariant(
   tmp,
-  { name = 'ferry', env = {}, nodeArgs = [], extensions = ['checksum', 'concatenation'] } = {},
+  {
+    name = 'ferry',
+    cli = FERRY_CLI,
+    cwd = repoRoot,
+    env = {},
+    nodeArgs = [],
+    extensions = ['checksum', 'concatenation'],
+    redis = null,
+    worker = false,
+    processing = null,
+    uploadPath = true,
+    pollMs = 25,
+    timeoutS = 300,
+  } = {},
 ) {
   const dataDir = path.join(tmp, `${name}-data`);
   await mkdir(dataDir);
+  const mode = redis
+    ? { FERRY_REDIS_URL: redis.url, FERRY_REDIS_PREFIX: 'bench:' }
+    : { FERRY_REDIS_URL: undefined, FERRY_REDIS_PREFIX: undefined };
   const srv = await startFerry({
-    cli: FERRY_CLI,
-    cwd: repoRoot,
+    cli,
+    cwd,
     dataDir,
     logFile: path.join(tmp, `${name}.log`),
-    env,
+    env: { ...mode, ...env },
     nodeArgs,
   });
-  const endpoint = `http://127.0.0.1:${srv.port}/files/`;
+  let workerProc = null;
+  if (worker) {
+    try {
+      workerProc = await startFerryWorker({ cli, cwd, env: srv.env, logFile: path.join(tmp, `${name}-worker.log`) });
+    } catch (err) {
+      await stopServer(srv.child);
+      throw err;
+    }
+  }
+  const base = `http://127.0.0.1:${srv.port}`;
+  const endpoint = `${base}/files/`;
   let deleteWorks = true;
   return {
     name,
     protocol: 'tus',
     ...srv,
     dataDir,
+    base,
     endpoint,
     // tus extensions the ferry-only workloads (lib/extensions.mjs) need; stock @tus/server +
     // FileStore has neither, so bare-tus declares none.
     extensions,
+    processing,
+    uploadPath,
+    redis,
+    worker: workerProc,
     // opts.checksum (Upload-Checksum of the whole file) passes through to the single PATCH.
     uploadFile: async (file, size, opts) => ({ url: await tus.tusUploadFile(endpoint, file, size, opts) }),
     uploadBuffer: async (buf, opts) => ({ url: await tus.tusUploadBuffer(endpoint, buf, opts) }),
@@ -125,6 +193,13 @@ export async function startFerryVariant(
       if (got.status !== 200) throw new Error(`verification failed: GET ${ref.url} answered ${got.status}`);
       if (got.size !== expected.size || got.sha256 !== expected.sha256) throw mismatch(ref.url, expected, got);
     },
+    // After a run, before cleanup (untimed): wait until the files it made are processed, so the
+    // next run starts quiet and no DELETE races a processing job. Resolves with the seconds waited.
+    settle: processing
+      ? () => waitNoPending(base, { pollMs, timeoutS, what: `${name}: processing after the run` })
+      : undefined,
+    // Redis variants: Redis's CPU for the run; with a worker, the worker's CPU and peak RSS too.
+    watch: redis || workerProc ? () => watchHelpers(redis, workerProc) : undefined,
     cleanup: async (refs) => {
       if (!deleteWorks) return; // everything goes with the temp dir at the end
       const agent = tus.makeAgent(8);
@@ -138,16 +213,87 @@ export async function startFerryVariant(
         agent.destroy();
       }
     },
-    stop: () => stopServer(srv.child),
+    stop: async () => {
+      await Promise.all([stopServer(srv.child), workerProc && stopServer(workerProc.child)]);
+      await redis?.stop();
+    },
   };
 }
 
-const ferry = (tmp) => startFerryVariant(tmp);
+function watchHelpers(redis, worker) {
+  const redisBefore = redis ? redis.cpuSeconds() : 0;
+  const workerPeakIsPerRun = worker ? resetPeakRss(worker.pid) : undefined;
+  const workerBefore = worker ? sample(worker.pid) : null;
+  return {
+    stop: () => ({
+      ...(redis ? { redisCpuS: redis.cpuSeconds() - redisBefore } : {}),
+      ...(worker
+        ? (() => {
+            const after = sample(worker.pid);
+            return { workerCpuS: after.cpu - workerBefore.cpu, workerPeakRssBytes: after.hwm, workerPeakIsPerRun };
+          })()
+        : {}),
+    }),
+  };
+}
 
-const factories = { plain, 'bare-tus': bareTus, ferry };
+/**
+ * Ferry variants: the working tree's build and the foundation's (ctx.foundation: { cli, dir } from
+ * lib/foundation.mjs), embedded or on their own redis-server. The Redis variants run the server
+ * alone, no worker: the upload path only. `ferry-redis+worker` is the pair (server + one
+ * `ferry worker`, its own Redis) for the processing workloads, started along with ferry-redis.
+ */
+const ferryVariants = {
+  ferry: (tmp, ctx) => startFerryVariant(tmp, { ...ctx.processing, processing: 'in-process' }),
+  'ferry-foundation': (tmp, ctx) =>
+    startFerryVariant(tmp, {
+      name: 'ferry-foundation',
+      cli: ctx.foundation.cli,
+      cwd: ctx.foundation.dir,
+      extensions: [],
+    }),
+  'ferry-redis': (tmp) =>
+    withRedis(tmp, 'ferry-redis', (redis) => startFerryVariant(tmp, { name: 'ferry-redis', redis, extensions: [] })),
+  'ferry-foundation-redis': (tmp, ctx) =>
+    withRedis(tmp, 'ferry-foundation-redis', (redis) =>
+      startFerryVariant(tmp, {
+        name: 'ferry-foundation-redis',
+        cli: ctx.foundation.cli,
+        cwd: ctx.foundation.dir,
+        redis,
+        extensions: [],
+      }),
+    ),
+  [PROCESSING_PAIR]: (tmp, ctx) =>
+    withRedis(tmp, PROCESSING_PAIR, (redis) =>
+      startFerryVariant(tmp, {
+        ...ctx.processing,
+        name: PROCESSING_PAIR,
+        redis,
+        worker: true,
+        processing: 'worker',
+        uploadPath: false,
+        extensions: [],
+      }),
+    ),
+};
 
-export function startVariant(name, tmp) {
+/** Start a redis-server, then `start(redis)`; the redis-server is stopped if that fails. */
+async function withRedis(tmp, name, start) {
+  const redis = await startRedis(tmp, name);
+  try {
+    return await start(redis);
+  } catch (err) {
+    await redis.stop();
+    throw err;
+  }
+}
+
+const factories = { plain, 'bare-tus': bareTus, ...ferryVariants };
+
+/** ctx: { foundation: { cli, dir } (foundation variants), processing: { pollMs, timeoutS } }. */
+export function startVariant(name, tmp, ctx = {}) {
   const f = factories[name];
-  if (!f) throw new Error(`unknown variant ${name}; known: ${VARIANT_NAMES.join(', ')}`);
-  return f(tmp);
+  if (!f) throw new Error(`unknown variant ${name}; known: ${[...VARIANT_NAMES, PROCESSING_PAIR].join(', ')}`);
+  return f(tmp, ctx);
 }
