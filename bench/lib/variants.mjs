@@ -147,7 +147,13 @@ export async function startFerryVariant(
   const dataDir = path.join(tmp, `${name}-data`);
   await mkdir(dataDir);
   const mode = redis
-    ? { FERRY_REDIS_URL: redis.url, FERRY_REDIS_PREFIX: 'bench:' }
+    ? {
+        FERRY_REDIS_URL: redis.url,
+        FERRY_REDIS_PREFIX: 'bench:',
+        // Distributed mode requires the shared secrets (bench-only values; ignored by older builds).
+        FERRY_TOKEN_SECRET: 'bench-token-secret-0123456789abcdef',
+        FERRY_SIGNING_SECRET: 'bench-signing-secret-0123456789abcdef',
+      }
     : { FERRY_REDIS_URL: undefined, FERRY_REDIS_PREFIX: undefined };
   const srv = await startFerry({
     cli,
