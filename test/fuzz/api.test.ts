@@ -2,10 +2,10 @@
  * Property-based fuzzing of Ferry's own API: the file registry (`/v1/files`, downloads, events),
  * upload tokens (`POST /v1/tokens`) and credentials. Every answer is below 500 and comes within the
  * timeout; the process stays up; U, F and the listing change only through accepted requests (see
- * fuzz-rig.ts). FUZZ_RUNS sets the cases per property (150 by default; `npm run fuzz` runs 2000).
+ * fuzz-rig().ts). FUZZ_RUNS sets the cases per property (150 by default; `npm run fuzz` runs 2000).
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import {
   contentEncoding,
   credential,
@@ -26,8 +26,8 @@ import { describeFuzzRequest, type FuzzResponse } from '../helpers/fuzz-http.js'
 import {
   FUZZ_API_KEY,
   FUZZ_MODES,
+  useFuzzRig,
   FUZZ_TEST_TIMEOUT_MS,
-  FuzzRig,
   expectBelow500,
   fuzzParameters,
   watchProcessErrors,
@@ -184,17 +184,7 @@ const credentialCase = fc.record({
 const JWT_SHAPED = /[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/;
 
 describe.each(FUZZ_MODES)("fuzzing Ferry's API ($name)", (mode) => {
-  let rig: FuzzRig;
-
-  beforeAll(async () => {
-    rig = await FuzzRig.start(mode, errors);
-  });
-
-  afterAll(async () => {
-    if (!rig) return;
-    console.info(rig.summary());
-    await rig.close();
-  });
+  const rig = useFuzzRig(mode, errors);
 
   it(
     'GET /v1/files (any query), GET/DELETE /v1/files/<any>, downloads and event streams: never a 5xx',
@@ -202,16 +192,16 @@ describe.each(FUZZ_MODES)("fuzzing Ferry's API ($name)", (mode) => {
       await fc.assert(
         fc.asyncProperty(registryCase, async (c) => {
           const req = registryRequest(c);
-          const res = await rig.send(req);
+          const res = await rig().send(req);
           fc.pre(res !== undefined);
-          const what = describeFuzzRequest({ ...req, path: rig.resolve(req.path) });
+          const what = describeFuzzRequest({ ...req, path: rig().resolve(req.path) });
           expectBelow500(res.status, what, res.body);
           checkSuccess(c, res, what);
-          await rig.checkCase(res.status);
+          await rig().checkCase(res.status);
         }),
         fuzzParameters(),
       );
-      await rig.checkState();
+      await rig().checkState();
     },
     FUZZ_TEST_TIMEOUT_MS,
   );
@@ -233,7 +223,7 @@ describe.each(FUZZ_MODES)("fuzzing Ferry's API ($name)", (mode) => {
             body: renderTokenBody(c.body),
             auth: c.as === 'mode',
           };
-          const res = await rig.send(req);
+          const res = await rig().send(req);
           fc.pre(res !== undefined);
           const what = describeFuzzRequest(req);
           expectBelow500(res.status, what, res.body);
@@ -241,13 +231,13 @@ describe.each(FUZZ_MODES)("fuzzing Ferry's API ($name)", (mode) => {
             if (res.status !== 201) throw new Error(`accepted with ${res.status}: ${what}`);
             if (c.as === 'token') throw new Error(`an upload token issued a token: ${what}`);
             if (c.as === 'none' && mode.name === 'api-key') throw new Error(`a token without credentials: ${what}`);
-            checkIssuedToken(res, rig.tenant, what);
+            checkIssuedToken(res, rig().tenant, what);
           }
-          await rig.checkCase(res.status);
+          await rig().checkCase(res.status);
         }),
         fuzzParameters(),
       );
-      await rig.checkState();
+      await rig().checkState();
     },
     FUZZ_TEST_TIMEOUT_MS,
   );
@@ -263,12 +253,12 @@ describe.each(FUZZ_MODES)("fuzzing Ferry's API ($name)", (mode) => {
             headers: { Authorization: c.authorization, 'X-API-Key': c.xApiKey },
             auth: false,
           };
-          const res = await rig.send(req);
+          const res = await rig().send(req);
           fc.pre(res !== undefined);
           const what = describeFuzzRequest(req);
           expectBelow500(res.status, what, res.body);
           const sent = [c.authorization, c.xApiKey].flat().filter((value) => value !== undefined);
-          const presented = sent.map((value) => rig.resolve(value));
+          const presented = sent.map((value) => rig().resolve(value));
           if (![200, 401, 403, 431].includes(res.status)) throw new Error(`answered ${res.status}: ${what}`);
           if (res.status === 200) {
             const allowed =
@@ -278,11 +268,11 @@ describe.each(FUZZ_MODES)("fuzzing Ferry's API ($name)", (mode) => {
           if (res.status === 403 && !presented.some((value) => JWT_SHAPED.test(value))) {
             throw new Error(`403 for a credential that is no token: ${what}`);
           }
-          await rig.checkCase(res.status);
+          await rig().checkCase(res.status);
         }),
         fuzzParameters(),
       );
-      await rig.checkState();
+      await rig().checkState();
     },
     FUZZ_TEST_TIMEOUT_MS,
   );

@@ -3,16 +3,16 @@
  * `..%2f`), NUL, doubled slashes, unicode, absolute-form URLs with odd authorities, odd Host headers
  * and methods, written on a raw socket so nothing normalises them first. Every answer is below 500
  * and comes within the timeout; the process stays up; U, F and the listing change only through
- * accepted requests (see fuzz-rig.ts). FUZZ_RUNS sets the cases per property (150 by default;
+ * accepted requests (see fuzz-rig().ts). FUZZ_RUNS sets the cases per property (150 by default;
  * `npm run fuzz` runs 2000).
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { hostHeader, rawMethod, requestTarget } from '../helpers/fuzz-arbitraries.js';
 import {
   FUZZ_MODES,
+  useFuzzRig,
   FUZZ_TEST_TIMEOUT_MS,
-  FuzzRig,
   expectBelow500,
   fuzzParameters,
   watchProcessErrors,
@@ -30,17 +30,7 @@ const targetCase = fc.record({
 });
 
 describe.each(FUZZ_MODES)('fuzzing request targets ($name)', (mode) => {
-  let rig: FuzzRig;
-
-  beforeAll(async () => {
-    rig = await FuzzRig.start(mode, errors);
-  });
-
-  afterAll(async () => {
-    if (!rig) return;
-    console.info(rig.summary());
-    await rig.close();
-  });
+  const rig = useFuzzRig(mode, errors);
 
   it(
     'arbitrary request targets, methods and Host headers: never a 5xx, always an answer',
@@ -50,16 +40,16 @@ describe.each(FUZZ_MODES)('fuzzing request targets ($name)', (mode) => {
           const headers: [string, string][] = [];
           if (c.host !== undefined) headers.push(['Host', c.host]);
           if (c.tus) headers.push(['Tus-Resumable', '1.0.0'], ['Upload-Length', '1']);
-          const res = await rig.sendRaw({ method: c.method, target: c.target, headers, contentLength: '0' });
-          const what = `${c.method} ${JSON.stringify(rig.resolve(c.target))} (Host ${JSON.stringify(c.host)})`;
+          const res = await rig().sendRaw({ method: c.method, target: c.target, headers, contentLength: '0' });
+          const what = `${c.method} ${JSON.stringify(rig().resolve(c.target))} (Host ${JSON.stringify(c.host)})`;
           // Node closes CONNECT requests it has no handler for without an answer; that is not Ferry's.
           if (res === undefined && c.method !== 'CONNECT') throw new Error(`closed without an answer: ${what}`);
           if (res) expectBelow500(res.status, what);
-          await rig.checkCase(res?.status);
+          await rig().checkCase(res?.status);
         }),
         fuzzParameters(),
       );
-      await rig.checkState();
+      await rig().checkState();
     },
     FUZZ_TEST_TIMEOUT_MS,
   );

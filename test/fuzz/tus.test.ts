@@ -1,11 +1,11 @@
 /**
  * Property-based fuzzing of the tus endpoint: creation headers (POST /files/) and requests on upload
  * URLs (PATCH/HEAD/DELETE /files/<path>). Every answer is below 500 and comes within the timeout; the
- * process stays up; U, F and the listing change only through accepted requests (see fuzz-rig.ts).
+ * process stays up; U, F and the listing change only through accepted requests (see fuzz-rig().ts).
  * FUZZ_RUNS sets the cases per property (150 by default; `npm run fuzz` runs 2000).
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import {
   metadata,
   methodOverride,
@@ -24,8 +24,8 @@ import {
 import { describeFuzzRequest, type FuzzRequest } from '../helpers/fuzz-http.js';
 import {
   FUZZ_MODES,
+  useFuzzRig,
   FUZZ_TEST_TIMEOUT_MS,
-  FuzzRig,
   U_OFFSET,
   expectBelow500,
   fuzzParameters,
@@ -122,17 +122,7 @@ const uploadUrlCase = fc.record({
 });
 
 describe.each(FUZZ_MODES)('fuzzing the tus endpoint ($name)', (mode) => {
-  let rig: FuzzRig;
-
-  beforeAll(async () => {
-    rig = await FuzzRig.start(mode, errors);
-  });
-
-  afterAll(async () => {
-    if (!rig) return;
-    console.info(rig.summary());
-    await rig.close();
-  });
+  const rig = useFuzzRig(mode, errors);
 
   it(
     'POST /files/ with arbitrary creation headers and bodies: never a 5xx, only id-shaped uploads created',
@@ -140,17 +130,17 @@ describe.each(FUZZ_MODES)('fuzzing the tus endpoint ($name)', (mode) => {
       await fc.assert(
         fc.asyncProperty(creationCase, async (c) => {
           const req = creationRequest(c);
-          const res = await rig.send(req);
+          const res = await rig().send(req);
           fc.pre(res !== undefined);
           expectBelow500(res.status, describeFuzzRequest(req), res.body);
           if (res.status === 201 && typeof res.headers.location !== 'string') {
             throw new Error(`201 without Location: ${describeFuzzRequest(req)}`);
           }
-          await rig.checkCase(res.status);
+          await rig().checkCase(res.status);
         }),
         fuzzParameters(),
       );
-      await rig.checkState();
+      await rig().checkState();
     },
     FUZZ_TEST_TIMEOUT_MS,
   );
@@ -171,16 +161,16 @@ describe.each(FUZZ_MODES)('fuzzing the tus endpoint ($name)', (mode) => {
             'X-HTTP-Method-Override': c.methodOverride,
           };
           const body = c.body && Buffer.from(c.body);
-          const what = `${c.method} ${JSON.stringify(rig.resolve(path)).slice(0, 300)} (${c.framing})`;
+          const what = `${c.method} ${JSON.stringify(rig().resolve(path)).slice(0, 300)} (${c.framing})`;
           if (c.framing === 'exact') {
-            const res = await rig.send({ method: c.method, path, headers, body });
+            const res = await rig().send({ method: c.method, path, headers, body });
             fc.pre(res !== undefined);
             expectBelow500(res.status, what, res.body);
-            await rig.checkCase(res.status);
+            await rig().checkCase(res.status);
             return;
           }
           const length = body?.length ?? 0;
-          const res = await rig.sendRaw({
+          const res = await rig().sendRaw({
             method: c.method,
             target: path,
             headers: [
@@ -204,11 +194,11 @@ describe.each(FUZZ_MODES)('fuzzing the tus endpoint ($name)', (mode) => {
           // Ferry is still handling the request: the status says nothing of what the request did.
           if (res === undefined && c.framing === 'short') throw new Error(`no answer: ${what}`);
           if (res) expectBelow500(res.status, what);
-          await rig.checkCase(undefined);
+          await rig().checkCase(undefined);
         }),
         fuzzParameters(),
       );
-      await rig.checkState();
+      await rig().checkState();
     },
     FUZZ_TEST_TIMEOUT_MS,
   );

@@ -32,6 +32,7 @@ import { createHash } from 'node:crypto';
 import type fc from 'fast-check';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { startInProcessFerry, type InProcessFerry } from './in-process-ferry.js';
 import {
   describeFuzzRequest,
@@ -539,4 +540,24 @@ async function strayEntries(dataDir: string): Promise<string[]> {
     }
   }
   return stray;
+}
+
+/**
+ * One Ferry per `describe` of a fuzz suite: started before its properties, its summary printed and
+ * closed after them. Returns a getter (the rig exists only once `beforeAll` ran).
+ */
+export function useFuzzRig(mode: FuzzMode, errors: ProcessErrors): () => FuzzRig {
+  let rig: FuzzRig | undefined;
+  beforeAll(async () => {
+    rig = await FuzzRig.start(mode, errors);
+  });
+  afterAll(async () => {
+    if (!rig) return;
+    console.info(rig.summary());
+    await rig.close();
+  });
+  return () => {
+    if (!rig) throw new Error('the fuzz rig is used before beforeAll started it');
+    return rig;
+  };
 }
