@@ -284,6 +284,7 @@ async function s3Storage(s3: S3Config): Promise<Storage> {
     partSize: s3.partSize,
     concurrency: s3.concurrency,
     tempDir: s3.tempDir,
+    memoryBuffer: s3.memoryBuffer,
   });
   await blobs.init();
   return {

@@ -69,8 +69,10 @@ export interface S3Config {
   readonly forcePathStyle: boolean;
   readonly partSize: number;
   readonly concurrency: number;
-  /** Where parts are buffered before upload (a sized volume in Kubernetes). */
+  /** Where parts are buffered before upload when the memory buffer is full (a sized volume in Kubernetes). */
   readonly tempDir: string;
+  /** Bytes of parts held in memory by the whole process; 0 buffers every part on disk. */
+  readonly memoryBuffer: number;
 }
 
 /** S3's smallest part (all but the last). */
@@ -159,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
           partSize: values.FERRY_S3_PART_SIZE,
           concurrency: values.FERRY_S3_CONCURRENCY,
           tempDir: path.resolve(cwd, values.FERRY_S3_TEMP_DIR ?? path.join(os.tmpdir(), 'ferry-s3')),
+          memoryBuffer: values.FERRY_S3_MEMORY_BUFFER,
         })
       : undefined;
   return Object.freeze({

@@ -19,6 +19,20 @@ const size = (example: string) =>
     return bytes;
   });
 
+/** A size that may also be 0 (something turned off). */
+const sizeOrZero = (example: string) =>
+  z.string().transform((text, ctx) => {
+    const bytes = parseSize(text);
+    if (bytes === undefined || bytes < 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a size such as ${example} or 0 (units B, KiB, MiB, GiB, TiB, or plain bytes)`,
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
 const duration = (example: string) =>
   z.string().transform((text, ctx) => {
     const ms = parseDuration(text);
@@ -113,6 +127,7 @@ export const configSchema = z.object({
   FERRY_S3_PART_SIZE: size('8MiB').prefault('8MiB'),
   FERRY_S3_CONCURRENCY: count('4').prefault('4'),
   FERRY_S3_TEMP_DIR: z.string().min(1, 'expected a directory path').optional(),
+  FERRY_S3_MEMORY_BUFFER: sizeOrZero('64MiB').prefault('64MiB'),
   FERRY_REDIS_URL: redisUrl.optional(),
   FERRY_REDIS_PREFIX: z
     .string()

@@ -20,7 +20,7 @@ afterAll(async () => {
   await stopAllMoto();
 });
 
-async function makeStore(prefix: string) {
+async function makeStore(prefix: string, memoryBuffer = 0) {
   const tempDir = await mkdtemp(path.join(os.tmpdir(), 'ferry-s3-spool-'));
   const store = new S3BlobStore({
     client: s3.client,
@@ -29,32 +29,43 @@ async function makeStore(prefix: string) {
     partSize: 5 * MiB,
     concurrency: 2,
     tempDir,
+    memoryBuffer,
   });
   await store.init();
   return { store, tempDir };
 }
 
-blobStoreContract(
-  'S3BlobStore (moto_server)',
-  async () => {
-    const prefix = `contract${++stores}/`;
-    const { store, tempDir } = await makeStore(prefix);
-    return {
-      store,
-      // Nothing may stay behind: no object under the prefix, no open multipart upload, no temp file.
-      leftovers: async () => [
-        ...(await s3.listKeys(prefix)),
-        ...(await s3.listMultipartUploads()).filter((u) => u.key.startsWith(prefix)).map((u) => `multipart:${u.key}`),
-        ...(await spoolFiles(tempDir)).map((name) => `temp:${name}`),
-      ],
-      close: async () => {
-        await store.close();
-        await rm(tempDir, { recursive: true, force: true });
-      },
-    };
-  },
-  { keepsEveryByteOfAFailedBody: true },
-);
+// Parts are buffered in memory within the budget and in files beyond it: the contract holds for
+// all memory, all disk, and a budget of one part (so an append mixes both).
+const BUFFERING = [
+  { name: 'parts on disk', memoryBuffer: 0 },
+  { name: 'parts in memory', memoryBuffer: 256 * MiB },
+  { name: 'one part in memory, the rest on disk', memoryBuffer: 5 * MiB },
+];
+
+for (const { name, memoryBuffer } of BUFFERING) {
+  blobStoreContract(
+    `S3BlobStore (moto_server, ${name})`,
+    async () => {
+      const prefix = `contract${++stores}/`;
+      const { store, tempDir } = await makeStore(prefix, memoryBuffer);
+      return {
+        store,
+        // Nothing may stay behind: no object under the prefix, no open multipart upload, no temp file.
+        leftovers: async () => [
+          ...(await s3.listKeys(prefix)),
+          ...(await s3.listMultipartUploads()).filter((u) => u.key.startsWith(prefix)).map((u) => `multipart:${u.key}`),
+          ...(await spoolFiles(tempDir)).map((name) => `temp:${name}`),
+        ],
+        close: async () => {
+          await store.close();
+          await rm(tempDir, { recursive: true, force: true });
+        },
+      };
+    },
+    { keepsEveryByteOfAFailedBody: true },
+  );
+}
 
 describe('S3BlobStore specifics', () => {
   it('writes only under its prefix and never touches a multipart upload it did not start', async () => {

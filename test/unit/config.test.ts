@@ -130,8 +130,16 @@ describe('loadConfig', () => {
       partSize: 16 * 1024 * 1024,
       concurrency: 8,
       tempDir: '/scratch',
+      memoryBuffer: 64 * 1024 * 1024,
     });
     expect(loadConfig({}, '/').s3).toBeUndefined();
+  });
+
+  it('takes 0 for the S3 memory buffer (every part on disk) and refuses what is not a size', () => {
+    const s3 = { FERRY_STORAGE: 's3', FERRY_S3_BUCKET: 'uploads' };
+    expect(loadConfig({ ...s3, FERRY_S3_MEMORY_BUFFER: '0' }, '/').s3?.memoryBuffer).toBe(0);
+    expect(loadConfig({ ...s3, FERRY_S3_MEMORY_BUFFER: '256MiB' }, '/').s3?.memoryBuffer).toBe(256 * 1024 * 1024);
+    expect(() => loadConfig({ ...s3, FERRY_S3_MEMORY_BUFFER: '-1' }, '/')).toThrow(ConfigError);
   });
 
   it('switches to distributed mode with a redis:// URL and refuses anything else', () => {

@@ -17,6 +17,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { BlobStat, BlobStore, ByteRange } from '../../core/ports.js';
+import { MemoryBudget, PartBuffers, type PartBuffer } from './part-buffers.js';
 
 export interface S3BlobStoreOptions {
   readonly client: S3Client;
@@ -27,8 +28,10 @@ export interface S3BlobStoreOptions {
   readonly partSize: number;
   /** Parts of one append uploaded at the same time. */
   readonly concurrency: number;
-  /** Where parts are buffered before they are sent: concurrency × part size per append at most. */
+  /** Where parts are buffered before they are sent when memory is short: (concurrency + 1) × part size per append at most. */
   readonly tempDir: string;
+  /** Bytes of parts held in memory by all appends together; parts beyond it go to `tempDir`. 0: always disk. */
+  readonly memoryBuffer?: number;
   /** Attempts per part upload (each from the buffered file, so a retry re-sends the same bytes). */
   readonly partAttempts?: number;
 }
@@ -57,17 +60,20 @@ interface BlobState {
  * a part uploaded just before a crash, and then sent again by the resuming client, simply replaces
  * itself. The tail of part n is rewritten in place as it grows (its first bytes never change), and
  * the state object is written last, so after a crash the blob is as the last state says. Parts are
- * buffered in files and uploaded with a known length; a failed attempt is retried from the file.
+ * buffered whole (in memory within the process's budget, in files beyond it, see PartBuffers) and
+ * uploaded with a known length; a failed attempt is retried from the buffer.
  */
 export class S3BlobStore implements BlobStore {
   private readonly partAttempts: number;
   private readonly spoolDir: string;
+  private readonly partBuffers: PartBuffers;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: S3BlobStoreOptions) {
     this.spoolDir = path.join(options.tempDir, `run-${randomUUID()}`);
     if (options.partSize < 5 * 1024 * 1024) throw new Error('S3 part size must be at least 5 MiB');
     this.partAttempts = options.partAttempts ?? 4;
+    this.partBuffers = new PartBuffers(new MemoryBudget(options.memoryBuffer ?? 0), options.partSize, this.spoolDir);
   }
 
   /**
@@ -217,7 +223,7 @@ export class S3BlobStore implements BlobStore {
     const uploads = new Set<Promise<void>>();
     let failure: unknown;
 
-    // The part being filled is buffered in a file, starting with the tail already stored.
+    // The part being filled is buffered (in memory or a file), starting with the tail already stored.
     let spool = await this.openSpool(id, partNumber, filled);
 
     // Checkpoints: the state advances over the parts uploaded without a gap, so a crash in the middle
@@ -250,14 +256,14 @@ export class S3BlobStore implements BlobStore {
       checkpoint = checkpoint.catch(() => undefined);
     };
 
-    const flushPart = async (file: string, number: number) => {
+    const flushPart = async (part: PartBuffer, number: number) => {
       if (!multipartUploadId) {
         multipartUploadId = await this.startMultipart(finalKey);
         // Recorded before any part is sent, so no crash can leave a multipart upload nobody knows of.
         await this.writeState(id, { ...state, multipartUploadId });
       }
       const uploadId = multipartUploadId;
-      const upload = this.uploadPartFile(finalKey, uploadId, number, file)
+      const upload = this.uploadPart(finalKey, uploadId, number, () => part.body(), part.bytes)
         .then((etag) => {
           parts.push({ number, etag });
           advanceCheckpoint();
@@ -267,7 +273,7 @@ export class S3BlobStore implements BlobStore {
         })
         .finally(() => {
           uploads.delete(upload);
-          void rm(file, { force: true });
+          void part.discard();
         });
       uploads.add(upload);
       if (uploads.size >= this.options.concurrency) await Promise.race(uploads);
@@ -289,7 +295,7 @@ export class S3BlobStore implements BlobStore {
             received += piece.length;
             if (filled === partSize) {
               await spool.close();
-              await flushPart(spool.file, partNumber);
+              await flushPart(spool, partNumber);
               if (failure) throw failure;
               partNumber += 1;
               filled = 0;
@@ -314,13 +320,13 @@ export class S3BlobStore implements BlobStore {
     clearTimeout(deferredCheckpoint);
     await checkpoint;
     if (failure) {
-      await rm(spool.file, { force: true });
+      await spool.discard();
       throw failure;
     }
     try {
-      if (filled > 0) await this.putTail(id, partNumber, spool.file, filled);
+      if (filled > 0) await this.putTail(id, partNumber, spool, filled);
     } finally {
-      await rm(spool.file, { force: true });
+      await spool.discard();
     }
     parts.sort((a, b) => a.number - b.number);
     const size = state.size + received;
@@ -334,31 +340,30 @@ export class S3BlobStore implements BlobStore {
     return size;
   }
 
-  /** A file for the part being filled, holding the first `tailBytes` bytes of that part already stored. */
-  private async openSpool(id: string, partNumber: number, tailBytes: number) {
-    const file = path.join(this.spoolDir, `${randomUUID()}.part`);
-    const out = createWriteStream(file);
+  /** A buffer for the part being filled, holding the first `tailBytes` bytes of that part already stored. */
+  private async openSpool(id: string, partNumber: number, tailBytes: number): Promise<PartBuffer> {
+    const part = this.partBuffers.open();
     if (tailBytes > 0) {
-      const tail = await this.getObjectStream(this.tailKeyOf(id, partNumber), { start: 0, end: tailBytes - 1 });
-      await pipeline(tail, out, { end: false });
+      try {
+        const tail = await this.getObjectStream(this.tailKeyOf(id, partNumber), { start: 0, end: tailBytes - 1 });
+        for await (const chunk of tail) await part.write(chunk as Buffer);
+      } catch (error) {
+        await part.discard();
+        throw error;
+      }
     }
-    return {
-      file,
-      write: (piece: Buffer) =>
-        new Promise<void>((resolve, reject) => out.write(piece, (error) => (error ? reject(error) : resolve()))),
-      close: () => new Promise<void>((resolve) => (out.closed ? resolve() : out.end(() => resolve()))),
-    };
+    return part;
   }
 
-  private async putTail(id: string, partNumber: number, file: string, bytes: number): Promise<void> {
-    const { size } = await statFile(file);
-    if (size !== bytes) throw new Error(`tail of blob ${id} has ${size} bytes, expected ${bytes}`);
+  private async putTail(id: string, partNumber: number, part: PartBuffer, bytes: number): Promise<void> {
+    if (part.bytes !== bytes) throw new Error(`tail of blob ${id} has ${part.bytes} bytes, expected ${bytes}`);
+    await part.close();
     await this.withAttempts(() =>
       this.options.client.send(
         new PutObjectCommand({
           Bucket: this.options.bucket,
           Key: this.tailKeyOf(id, partNumber),
-          Body: createReadStream(file),
+          Body: part.body(),
           ContentLength: bytes,
         }),
       ),
@@ -398,11 +403,6 @@ export class S3BlobStore implements BlobStore {
     } catch (error) {
       if ((error as { name?: string }).name !== 'NoSuchUpload') throw error;
     }
-  }
-
-  private async uploadPartFile(key: string, uploadId: string, number: number, file: string): Promise<string> {
-    const { size } = await statFile(file);
-    return this.uploadPart(key, uploadId, number, () => createReadStream(file), size);
   }
 
   private uploadPartBuffer(key: string, uploadId: string, number: number, body: Buffer): Promise<string> {
