@@ -1,10 +1,11 @@
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { UploadRecord, UploadStateStore } from '../../core/ports.js';
+import { readJsonFile, writeJsonAtomically } from '../disk/json-files.js';
 
 /**
- * Upload records as one JSON file per upload (`<dir>/<id>.json`), beside the bytes. Writes go to a
- * temporary file that is then renamed, so a crash never leaves half a record.
+ * Upload records as one JSON file per upload (`<dir>/<id>.json`), beside the bytes, written
+ * atomically (see writeJsonAtomically).
  */
 export class FileUploadStateStore implements UploadStateStore {
   constructor(private readonly directory: string) {}
@@ -14,19 +15,11 @@ export class FileUploadStateStore implements UploadStateStore {
   }
 
   async get(id: string): Promise<UploadRecord | undefined> {
-    try {
-      return JSON.parse(await readFile(this.fileOf(id), 'utf8')) as UploadRecord;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    return readJsonFile<UploadRecord>(this.fileOf(id));
   }
 
   async put(record: UploadRecord): Promise<void> {
-    const file = this.fileOf(record.id);
-    const temporary = `${file}.tmp`;
-    await writeFile(temporary, JSON.stringify(record));
-    await rename(temporary, file);
+    await writeJsonAtomically(this.fileOf(record.id), record);
   }
 
   async delete(id: string): Promise<void> {
