@@ -203,8 +203,12 @@ export interface FilePage {
  */
 export interface FileRegistry {
   get(id: string): Promise<FileRecord | undefined>;
-  /** Creates or replaces the record (indexes follow). */
-  put(record: FileRecord): Promise<void>;
+  /**
+   * Creates or replaces the record (indexes follow). With `durable: false` only the live copy
+   * (memory, Redis) changes and the durable record keeps its previous state: for states that a restart
+   * re-derives from the durable one anyway (see Files.transition).
+   */
+  put(record: FileRecord, options?: { readonly durable?: boolean }): Promise<void>;
   /** Removes the record; removing a missing one is not an error. */
   delete(id: string): Promise<void>;
   list(query: FileQuery): Promise<FilePage>;

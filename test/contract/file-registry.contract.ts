@@ -379,5 +379,21 @@ export function fileRegistryContract(name: string, make: () => Promise<FileRegis
       for await (const record of registry.scan()) scanned.push(record.id);
       expect(scanned.sort()).toEqual(ids(kept).sort());
     });
+
+    it('shows a write marked not durable at once (get, list) and forgets it on restart, back at the last durable write', async () => {
+      const under = await setup();
+      const queued = fileRecord({ status: 'queued' });
+      await under.registry.put(queued);
+      const processing = { ...queued, status: 'processing' as const, updatedAt: '2025-03-02T00:00:00.000Z' };
+      await under.registry.put(processing, { durable: false });
+      expect(await under.registry.get(queued.id)).toEqual(processing);
+      const listed = await under.registry.list({ tenant: queued.tenant, status: 'processing', limit: 10 });
+      expect(listed.items).toEqual([processing]);
+
+      const registry = await under.restart();
+      expect(await registry.get(queued.id)).toEqual(queued);
+      expect((await registry.list({ tenant: queued.tenant, status: 'queued', limit: 10 })).items).toEqual([queued]);
+      expect((await registry.list({ tenant: queued.tenant, status: 'processing', limit: 10 })).items).toEqual([]);
+    });
   });
 }

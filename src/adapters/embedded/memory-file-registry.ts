@@ -8,7 +8,7 @@ const LOAD_CONCURRENCY = 32;
 /**
  * The embedded file registry: every record in a Map, in front of the durable records in the data
  * directory (or the bucket). Writes go to the durable store first and then to memory, so what a
- * list shows has been stored; `init()` loads every durable record, so nothing is lost on restart.
+ * list shows has been stored (but for writes marked `durable: false`, see FileRegistry.put); `init()` loads every durable record, so nothing is lost on restart.
  *
  * Writes of one file are applied one after the other, so memory and the durable store agree on which
  * of two racing writes came last.
@@ -38,9 +38,9 @@ export class MemoryFileRegistry implements FileRegistry {
     return this.records.get(id);
   }
 
-  put(record: FileRecord): Promise<void> {
+  put(record: FileRecord, options?: { readonly durable?: boolean }): Promise<void> {
     return this.serially(record.id, async () => {
-      await this.durable.put(record);
+      if (options?.durable !== false) await this.durable.put(record);
       this.records.set(record.id, record);
     });
   }

@@ -62,7 +62,8 @@ const MEMBER = /^\d{16}:[A-Za-z0-9_-]+$/;
  * sort before its cursor and never repeat an item. Beside each record, `<prefix>file-indexes:<id>` lists
  * the indexes it is in (see REPLACE). No key has a TTL: files leave through `delete` (sweeper, API).
  *
- * Writes go to the durable record first, so Redis never shows a record that was not stored. A Redis
+ * Writes go to the durable record first, so Redis never shows a record that was not stored (but for
+ * writes marked `durable: false`, see FileRegistry.put). A Redis
  * that restarted empty has lost the indexes: `ensureIndexed()` (at start-up) or `reindex()` rebuilds
  * them from the durable records; until then `get` still finds every record through the durable store.
  */
@@ -78,9 +79,9 @@ export class RedisFileRegistry implements FileRegistry {
     return record;
   }
 
-  async put(record: FileRecord): Promise<void> {
+  async put(record: FileRecord, options?: { readonly durable?: boolean }): Promise<void> {
     memberOf(record); // Refuse a record without a valid creation time before storing anything.
-    await this.options.durable.put(record);
+    if (options?.durable !== false) await this.options.durable.put(record);
     await this.replace(record.id, record);
   }
 

@@ -231,7 +231,10 @@ export class Files implements UploadObserver {
     fields?: Record<string, unknown>,
   ): Promise<FileRecord> {
     const next = this.update(record, changes);
-    await this.options.registry.put(next);
+    // `processing` lasts as long as the job and a restart treats it exactly as `queued` (both are
+    // queued again), so only the live copy records it: one durable write fewer per file, which for
+    // small uploads on disk is a measurable share of the work (a temporary file and a rename).
+    await this.options.registry.put(next, { durable: next.status !== 'processing' });
     await this.publish(next, event, fields);
     return next;
   }

@@ -56,9 +56,11 @@ export class FileProcessor {
       await files.transition(file, { status: 'failed', error: reason }, 'failed', { error: reason });
       return;
     }
-    // Another request may have deleted the file meanwhile: only a file still there completes.
+    // Another request may have deleted (or failed) the file meanwhile: only a file still waiting for
+    // this job completes. `queued` too: `processing` is not durable (see Files.transition), so a
+    // registry rebuilt from the durable records meanwhile (Redis restarted empty) says `queued`.
     const current = await files.record(fileId);
-    if (current?.status !== 'processing') return;
+    if (current?.status !== 'processing' && current?.status !== 'queued') return;
     await files.transition(
       current,
       { status: 'completed', detectedType: file.detectedType, checksums: file.checksums },
