@@ -12,6 +12,7 @@ import { RedisUploadStateStore } from './adapters/redis/redis-upload-state-store
 import { S3BlobStore } from './adapters/s3/s3-blob-store.js';
 import { S3UploadStateStore } from './adapters/s3/s3-upload-state-store.js';
 import { DiskFileRecordStore } from './adapters/disk/file-record-store-on-disk.js';
+import { FileRecordLog } from './adapters/disk/file-record-log.js';
 import { InProcessJobQueue } from './adapters/embedded/in-process-job-queue.js';
 import { MemoryEventBus } from './adapters/embedded/memory-event-bus.js';
 import { MemoryFileRegistry } from './adapters/embedded/memory-file-registry.js';
@@ -258,11 +259,17 @@ async function diskStorage(dataDir: string, shared: boolean): Promise<Storage> {
   const uploadsDir = path.join(dataDir, 'uploads');
   const blobs = new DiskBlobStore(uploadsDir, { shared });
   const records = new FileUploadStateStore(uploadsDir);
-  const fileRecords = new DiskFileRecordStore(path.join(dataDir, 'files'));
-  await blobs.init();
-  await records.init();
-  await fileRecords.init();
-  return { blobs, records, fileRecords, close: async () => undefined };
+  const filesDir = path.join(dataDir, 'files');
+  // One process owns an embedded data directory: its file records are a log. Replicas that share a
+  // directory (distributed mode on a shared volume) each write records of their own as files.
+  if (shared) {
+    const fileRecords = new DiskFileRecordStore(filesDir);
+    await Promise.all([blobs.init(), records.init(), fileRecords.init()]);
+    return { blobs, records, fileRecords, close: async () => undefined };
+  }
+  const fileRecords = new FileRecordLog(filesDir);
+  await Promise.all([blobs.init(), records.init(), fileRecords.init()]);
+  return { blobs, records, fileRecords, close: () => fileRecords.close() };
 }
 
 async function s3Storage(s3: S3Config): Promise<Storage> {

@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { FileRecordLog } from '../../src/adapters/disk/file-record-log.js';
 import { DiskFileRecordStore } from '../../src/adapters/disk/file-record-store-on-disk.js';
 import { MemoryFileRegistry } from '../../src/adapters/embedded/memory-file-registry.js';
 import { fileRecord, fileRegistryContract } from './file-registry.contract.js';
@@ -28,6 +29,31 @@ async function registryOn(directory: string): Promise<MemoryFileRegistry> {
   await registry.init();
   return registry;
 }
+
+const logs: FileRecordLog[] = [];
+afterEach(async () => {
+  await Promise.all(logs.splice(0).map((log) => log.close()));
+});
+
+/** A process's log over `<directory>/files`: the previous process's log is closed first, as on a restart. */
+async function logRegistryOn(directory: string): Promise<MemoryFileRegistry> {
+  await Promise.all(logs.splice(0).map((log) => log.close()));
+  const log = new FileRecordLog(path.join(directory, 'files'));
+  await log.init();
+  logs.push(log);
+  const registry = new MemoryFileRegistry(log);
+  await registry.init();
+  return registry;
+}
+
+fileRegistryContract('embedded MemoryFileRegistry over FileRecordLog', async () => {
+  const directory = await tempDirectory();
+  return {
+    registry: await logRegistryOn(directory),
+    restart: () => logRegistryOn(directory),
+    close: async () => undefined,
+  };
+});
 
 fileRegistryContract('embedded MemoryFileRegistry over DiskFileRecordStore', async () => {
   const directory = await tempDirectory();

@@ -24,6 +24,7 @@ import {
   type FileJson,
   signedContentUrl,
 } from '../helpers/files-api.js';
+import { durableFileRecord, durableFileRecords } from '../helpers/file-record-log.js';
 import { startInProcessFerry, type InProcessFerry } from '../helpers/in-process-ferry.js';
 import { sleep, until } from '../helpers/poll.js';
 import { closeSseClients, openSse, type SseClient, type SseMessage } from '../helpers/sse-client.js';
@@ -472,7 +473,7 @@ describe('file registry over tus uploads', () => {
     await expectApiError('DELETE', `${ferry.url}/v1/files/${id}`, 404, 'file_not_found');
     await expectApiError('GET', `${ferry.url}/v1/files/${id}/events`, 404, 'file_not_found');
     expect(existsSync(path.join(ferry.dataDir, 'uploads', id))).toBe(false);
-    expect(existsSync(path.join(ferry.dataDir, 'files', `${id}.json`))).toBe(false);
+    expect(await durableFileRecord(ferry.dataDir, id)).toBeUndefined();
 
     // tus termination (DELETE /files/<id>) of a completed upload.
     const other = undetectableBytes(1234);
@@ -484,7 +485,7 @@ describe('file registry over tus uploads', () => {
     await waitForEvent(sseOther, otherId, 'deleted');
     expect((await tusHead(otherUrl)).status).toBe(404);
     await expectApiError('GET', `${ferry.url}/v1/files/${otherId}`, 404, 'file_not_found');
-    expect(existsSync(path.join(ferry.dataDir, 'files', `${otherId}.json`))).toBe(false);
+    expect(await durableFileRecord(ferry.dataDir, otherId)).toBeUndefined();
   });
 
   it('DELETE /v1/files/<id> while a PATCH is streaming its body ends that PATCH and removes the upload, its bytes and its record', async () => {
@@ -522,7 +523,7 @@ describe('file registry over tus uploads', () => {
       await expectApiError('GET', `${ferry.url}/v1/files/${id}`, 404, 'file_not_found');
       const leftovers = (await readdir(path.join(ferry.dataDir, 'uploads'))).filter((name) => name.startsWith(id));
       expect(leftovers).toEqual([]);
-      expect(existsSync(path.join(ferry.dataDir, 'files', `${id}.json`))).toBe(false);
+      expect(await durableFileRecord(ferry.dataDir, id)).toBeUndefined();
     } finally {
       patchRequest?.destroy();
     }
@@ -606,7 +607,7 @@ describe('file registry over tus uploads', () => {
     const batch = uniqueName('too-long');
     const before = {
       uploads: (await readdir(path.join(ferry.dataDir, 'uploads'))).length,
-      files: (await readdir(path.join(ferry.dataDir, 'files'))).length,
+      files: (await durableFileRecords(ferry.dataDir)).size,
     };
     for (const retention of ['2d', '86401', '25h']) {
       const res = await httpRequest('POST', `${ferry.url}/files/`, {
@@ -630,7 +631,7 @@ describe('file registry over tus uploads', () => {
     expect((await listAllFiles(ferry.url, { batch })).files).toEqual([]);
     expect({
       uploads: (await readdir(path.join(ferry.dataDir, 'uploads'))).length,
-      files: (await readdir(path.join(ferry.dataDir, 'files'))).length,
+      files: (await durableFileRecords(ferry.dataDir)).size,
     }).toEqual(before);
 
     // Exactly the maximum is accepted, and the file expires one day after completion.

@@ -42,6 +42,17 @@ describe('expiry sweeps from the command line', () => {
     expect((await tusHead(`${again.url}/files/${id}`)).status).toBe(410);
   });
 
+  it('ferry sweep refuses to run on the data directory of a running ferry serve (exit 1, says why) and the server goes on', async () => {
+    const ferry = await startFerry({ env: { FERRY_SWEEP_INTERVAL: '1h' } });
+    const env = { ...process.env, FERRY_DATA_DIR: ferry.dataDir };
+    const failure = await run(process.execPath, [FERRY_CLI, 'sweep'], { env }).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 1 });
+    const output = `${(failure as { stdout: string }).stdout}${(failure as { stderr: string }).stderr}`;
+    expect(output).toContain(`in use by process ${ferry.pid}`);
+    const { url } = await tusCreate(ferry.url, 100);
+    expect((await tusHead(url)).status).toBe(200);
+  });
+
   it('ferry worker refuses to run without FERRY_REDIS_URL (exit 2, one clear line)', async () => {
     const env = { ...process.env, FERRY_REDIS_URL: '' };
     const failure = await run(process.execPath, [FERRY_CLI, 'worker'], { env }).catch((error: unknown) => error);
