@@ -21,8 +21,8 @@
  * - after every property (`checkState`): the tenant's listing holds every id it held before (except
  *   ids an accepted request named) and nothing else than ids the fuzzer created with a 201 (unless
  *   some request's outcome was unknown); every id the fuzzer created is a 22-character base64url
- *   id; every file under the data directory is `uploads/<id>`, `uploads/<id>.json` or
- *   `files/<id>.json`.
+ *   id; every file under the data directory is `uploads/<id>`, `uploads/<id>.json` or the file
+ *   record log (`files/records.log`, `files/records.lock`).
  *
  * A request's outcome is unknown when it got no answer, or an answer Node's HTTP parser wrote for
  * malformed framing while Ferry was still handling the request (the raw requests of tus.test.ts):
@@ -30,9 +30,10 @@
  */
 import { createHash } from 'node:crypto';
 import type fc from 'fast-check';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { durableFileRecords } from './file-record-log.js';
 import { startInProcessFerry, type InProcessFerry } from './in-process-ferry.js';
 import {
   describeFuzzRequest,
@@ -323,11 +324,10 @@ export class FuzzRig {
     const added = [...now].filter((name) => !this.stored.has(name));
     const removed = [...this.stored].filter((name) => !now.has(name));
     if (added.length === 0 && removed.length === 0) return;
-    const records = await Promise.all(
-      added
-        .filter((name) => name.startsWith('files/'))
-        .map(async (name) => readFile(path.join(this.ferry.dataDir, name), 'utf8').catch(() => '?')),
-    );
+    const durable = await durableFileRecords(this.ferry.dataDir);
+    const records = added
+      .filter((name) => name.startsWith('files/'))
+      .map((name) => JSON.stringify(durable.get(name.slice('files/'.length)) ?? '?'));
     throw new Error(
       `a rejected request (${status}) changed the data directory: added [${added.join(', ')}], removed [${removed.join(', ')}]` +
         `${records.map((record) => `\n  new record: ${clipText(record, 600)}`).join('')}\n  request: ${what}; recent requests:${this.recent()}`,
@@ -513,19 +513,22 @@ export function decodeLoosely(text: string): string {
   return text.replace(/%([0-7][0-9a-f])/gi, (_all, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }
 
-/** Names under uploads/ and files/ that belong to an upload or file (temporary files left out). */
+/**
+ * Names of what is stored: `uploads/<id>` and `uploads/<id>.json` (temporary files left out), and
+ * `files/<id>` for each file record in the log `files/records.log`.
+ */
 async function storedNames(dataDir: string): Promise<Set<string>> {
   const names = new Set<string>();
-  for (const dir of ['uploads', 'files']) {
-    for (const name of await readdir(path.join(dataDir, dir))) {
-      if (/^[A-Za-z0-9_-]+(?:\.json)?$/.test(name)) names.add(`${dir}/${name}`);
-    }
+  for (const name of await readdir(path.join(dataDir, 'uploads'))) {
+    if (/^[A-Za-z0-9_-]+(?:\.json)?$/.test(name)) names.add(`uploads/${name}`);
   }
+  for (const id of (await durableFileRecords(dataDir)).keys()) names.add(`files/${id}`);
   return names;
 }
 
 const UPLOAD_ENTRY = /^[A-Za-z0-9_-]{22}(?:\.json)?$/;
-const FILE_ENTRY = /^[A-Za-z0-9_-]{22}\.json$/;
+/** The file record log and its owner's lock (see FileRecordLog). */
+const FILE_ENTRY = /^records\.(?:log|lock)$/;
 
 async function strayEntries(dataDir: string): Promise<string[]> {
   const stray: string[] = [];
