@@ -32,6 +32,7 @@ import {
 } from './lib/report.mjs';
 import { S3_VARIANT_NAMES, motoAvailable, s3Workloads, startMoto, startS3Variant } from './lib/s3.mjs';
 import { isRunning, tail } from './lib/servers.mjs';
+import { targetRows, targetsLine, targetsTable } from './lib/targets.mjs';
 import { makeAgent } from './lib/tus-client.mjs';
 import {
   FERRY_CLI,
@@ -451,12 +452,20 @@ async function main() {
     const s3 = config.s3 ? s3Line(summary, { mib: config.s3.mib }) : '';
     if (s3) console.log(s3);
 
+    // Added after the lines above (which others parse): issue 12's targets.
+    const targets = targetRows(summary, { config });
+    console.log();
+    console.log(targetsTable(targets));
+    console.log();
+    console.log(targetsLine(targets));
+
     await writeResults({
       summary,
       labels,
       runs: derived,
       durationS,
       s3: s3Info,
+      targets,
       foundation: foundation && {
         commit: foundation.commit,
         dir: path.relative(repoRoot, foundation.dir),
@@ -579,7 +588,7 @@ function gitCommit() {
   }
 }
 
-async function writeResults({ summary, labels, runs, durationS, s3, foundation }) {
+async function writeResults({ summary, labels, runs, durationS, s3, targets, foundation }) {
   const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x);
   const doc = {
     date: new Date().toISOString(),
@@ -598,6 +607,7 @@ async function writeResults({ summary, labels, runs, durationS, s3, foundation }
     workloads: labels,
     summary,
     ...(s3 ? { s3 } : {}),
+    targets,
     runs: runs.map((r) =>
       Object.fromEntries(Object.entries(r).map(([k, x]) => [k, typeof x === 'number' ? r3(x) : x])),
     ),

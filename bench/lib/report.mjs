@@ -5,6 +5,9 @@ import { median } from './util.mjs';
 /** Each Ferry variant and the same kind of Ferry built from the foundation commit (lib/foundation.mjs). */
 const FOUNDATION_OF = { ferry: 'ferry-foundation', 'ferry-redis': 'ferry-foundation-redis' };
 
+/** Each Redis variant and the same build embedded: their ratio is what distributed mode costs the upload path. */
+const EMBEDDED_OF = { 'ferry-redis': 'ferry', 'ferry-foundation-redis': 'ferry-foundation' };
+
 const MB = 1e6;
 const GB = 1e9;
 const MiB = 1024 * 1024;
@@ -151,6 +154,10 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
       const foundationV = FOUNDATION_OF[v];
       const foundationRef = foundationV && summary[w][foundationV]?.throughput.median;
       s.ratioVsFoundation = foundationRef ? s.throughput.median / foundationRef : null;
+      // The same build embedded (no Redis): what Redis mode costs (issue 12's targets, lib/targets.mjs).
+      const embeddedV = EMBEDDED_OF[v];
+      const embeddedRef = embeddedV && summary[w][embeddedV]?.throughput.median;
+      s.ratioVsEmbedded = embeddedRef ? s.throughput.median / embeddedRef : null;
       // The same ratios within each round (runs a few seconds apart), in the JSON only:
       // their spread shows how far to trust the headline ratio of medians.
       const rounds = [...new Set(runs.filter((r) => r.workload === w && r.variant === v).map((r) => r.round))];
@@ -161,6 +168,7 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
         ratioFerryBareTus: v === 'ferry' && bare ? perRound('bare-tus') : [],
         ratioVsFerryLarge: v === 'ferry' && vsLarge ? perRound('ferry', 'large') : [],
         ratioVsFoundation: foundationRef ? perRound(foundationV) : [],
+        ratioVsEmbedded: embeddedRef ? perRound(embeddedV) : [],
       };
     }
   }
@@ -181,6 +189,7 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
         'ratioVsFerryLarge',
         'ratioVsLibStorage',
         'ratioVsFoundation',
+        'ratioVsEmbedded',
       ]) {
         if (k in s) s[k] = round3(s[k]);
       }
@@ -202,9 +211,9 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
   return summary;
 }
 
-const fmt = (x, digits = 2) => (x === null || x === undefined ? '' : x.toFixed(digits));
+export const fmt = (x, digits = 2) => (x === null || x === undefined ? '' : x.toFixed(digits));
 
-const ratioCell = (ratio, perRound) =>
+export const ratioCell = (ratio, perRound) =>
   perRound.length > 1
     ? `${fmt(ratio)}× (${fmt(Math.min(...perRound))}–${fmt(Math.max(...perRound))})`
     : `${fmt(ratio)}×`;
