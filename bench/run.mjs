@@ -18,6 +18,7 @@ import { resetPeakRss, sample } from './lib/procstat.mjs';
 import { DEFAULT_FOUNDATION_REF, ensureFoundationBuild, resolveCommit } from './lib/foundation.mjs';
 import { processingWorkloads, verifyProcessed } from './lib/processing.mjs';
 import { redisAvailable } from './lib/redis.mjs';
+import { RSS_VARIANTS, checkRssDisk, parseRssSizes, rssLine, rssTable, runRssWorkload } from './lib/rss.mjs';
 import {
   extensionsLine,
   foundationLine,
@@ -91,6 +92,15 @@ function readConfig() {
       throw new Error(`BENCH_CHECKSUMS: unknown algorithm ${a}; known: ${CHECKSUM_ALGORITHMS.join(', ')}`);
     }
   }
+  // The RSS workload (lib/rss.mjs): opt-in, on ferry and plain.
+  const rssSizesMiB = parseRssSizes(process.env.BENCH_RSS_SIZES);
+  if (rssSizesMiB.length && !variants.some((v) => RSS_VARIANTS.includes(v))) {
+    throw new Error(`BENCH_RSS_SIZES runs on ${RSS_VARIANTS.join(' and ')}; neither is in BENCH_VARIANTS`);
+  }
+  // Ferry refuses uploads above FERRY_MAX_SIZE (5 GiB unless set): say so now, not after the rounds.
+  if (variants.includes('ferry') && !process.env.FERRY_MAX_SIZE && rssSizesMiB.some((m) => m > 5120)) {
+    throw new Error('BENCH_RSS_SIZES: ferry refuses uploads above 5 GiB (FERRY_MAX_SIZE); set FERRY_MAX_SIZE higher');
+  }
   return {
     variants,
     rounds: envNumber('BENCH_ROUNDS', 5, { min: 1 }),
@@ -151,6 +161,8 @@ function readConfig() {
           ),
         }
       : null,
+    // Peak RSS of one upload of each size (MiB), ferry and plain, after the rounds; [] for none.
+    rssSizesMiB,
     // Time after a run before reading CPU/RSS, so work the server finishes just after
     // its response (finish hooks, log flushes) is still counted. Not part of the timing.
     settleMs: 250,
@@ -200,6 +212,8 @@ async function main() {
   // is under ours) and Ferry buffers parts there too.
   const needFree = () => 2 * largeSize + 2 * s3Size + 256 * MiB;
   if (freeBytes(tmp) < largeSize + s3Size + needFree()) throw new Error(`not enough free disk in ${tmp}`);
+  // The RSS workload runs after the rounds, while the sources above still exist: check its share now.
+  if (config.rssSizesMiB.length) checkRssDisk(tmp, config.rssSizesMiB, { alsoHeld: largeSize + s3Size });
 
   const started = [];
   try {
@@ -394,6 +408,18 @@ async function main() {
       }
     }
 
+    // Untimed, once per size, after everything else (lib/rss.mjs).
+    const rss = config.rssSizesMiB.length
+      ? await runRssWorkload({
+          variants,
+          sizesMiB: config.rssSizesMiB,
+          tmp,
+          pauseS: config.pauseS,
+          settleMs: config.settleMs,
+          log,
+        })
+      : null;
+
     const derived = runs.map(derive);
     const vsFerryLarge = Object.keys(workloads).filter((k) => workloads[k].vsFerryLarge);
     const summary = summarize(
@@ -452,8 +478,14 @@ async function main() {
     const s3 = config.s3 ? s3Line(summary, { mib: config.s3.mib }) : '';
     if (s3) console.log(s3);
 
-    // Added after the lines above (which others parse): issue 12's targets.
-    const targets = targetRows(summary, { config });
+    // Added after the lines above (which others parse): the RSS workload, then issue 12's targets.
+    if (rss) {
+      console.log();
+      console.log(rssTable(rss));
+      console.log();
+      console.log(rssLine(rss));
+    }
+    const targets = targetRows(summary, { config, rss });
     console.log();
     console.log(targetsTable(targets));
     console.log();
@@ -465,6 +497,7 @@ async function main() {
       runs: derived,
       durationS,
       s3: s3Info,
+      rss,
       targets,
       foundation: foundation && {
         commit: foundation.commit,
@@ -588,8 +621,16 @@ function gitCommit() {
   }
 }
 
-async function writeResults({ summary, labels, runs, durationS, s3, targets, foundation }) {
-  const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x);
+/** A run record with its numbers rounded to 3 decimals, for the JSON. */
+const round3Numbers = (r) =>
+  Object.fromEntries(
+    Object.entries(r).map(([k, x]) => [
+      k,
+      typeof x === 'number' && Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x,
+    ]),
+  );
+
+async function writeResults({ summary, labels, runs, durationS, s3, rss, targets, foundation }) {
   const doc = {
     date: new Date().toISOString(),
     durationS: Math.round(durationS),
@@ -607,10 +648,9 @@ async function writeResults({ summary, labels, runs, durationS, s3, targets, fou
     workloads: labels,
     summary,
     ...(s3 ? { s3 } : {}),
+    ...(rss ? { rss: { ...rss, runs: rss.runs.map(round3Numbers) } } : {}),
     targets,
-    runs: runs.map((r) =>
-      Object.fromEntries(Object.entries(r).map(([k, x]) => [k, typeof x === 'number' ? r3(x) : x])),
-    ),
+    runs: runs.map(round3Numbers),
   };
   const dir = path.join(benchDir, 'results');
   await mkdir(dir, { recursive: true });

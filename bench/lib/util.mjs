@@ -31,17 +31,30 @@ export function envNumber(name, def, { min = 0, integer = true } = {}) {
  * take a shortcut on it.
  */
 export function writeRandomFile(file, size) {
+  return writeRandomFileWithPrefixes(file, size, [size])[size];
+}
+
+/**
+ * writeRandomFile, also returning the sha256 of the first `n` bytes for each `n` in `prefixes`
+ * ({ [n]: hex }), in the same single pass: the RSS workload uploads prefixes of one file.
+ */
+export function writeRandomFileWithPrefixes(file, size, prefixes) {
+  const cuts = [...new Set(prefixes)].filter((n) => n > 0 && n <= size).sort((a, b) => a - b);
+  const digests = {};
   const hash = createHash('sha256');
   const buf = Buffer.allocUnsafe(4 * MiB);
   const fd = openSync(file, 'w');
   try {
     for (let done = 0; done < size;) {
-      const n = Math.min(buf.length, size - done);
-      const chunk = buf.subarray(0, n);
+      // A chunk never crosses a prefix boundary, so each prefix's digest is a copy of the hash there.
+      const next = cuts.find((n) => n > done) ?? size;
+      const len = Math.min(buf.length, next - done);
+      const chunk = buf.subarray(0, len);
       randomFillSync(chunk);
       hash.update(chunk);
       writeSync(fd, chunk);
-      done += n;
+      done += len;
+      if (done === next && cuts.includes(done)) digests[done] = hash.copy().digest('hex');
     }
     // Flush now: otherwise the kernel writes these dirty pages back ~30 s later, in the
     // middle of a timed run, and slows whichever server is being measured then.
@@ -49,7 +62,7 @@ export function writeRandomFile(file, size) {
   } finally {
     closeSync(fd);
   }
-  return hash.digest('hex');
+  return digests;
 }
 
 export async function sha256File(file) {
