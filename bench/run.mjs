@@ -7,7 +7,7 @@
 // result table to stdout, the full results to bench/results/latest.json.
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -43,7 +43,7 @@ import {
   VARIANT_NAMES,
   startVariant,
 } from './lib/variants.mjs';
-import { MiB, envNumber, freeBytes, mapConcurrent, sha256, sleep, writeRandomFile } from './lib/util.mjs';
+import { MiB, envDir, envNumber, freeBytes, mapConcurrent, sha256, sleep, writeRandomFile } from './lib/util.mjs';
 
 const benchDir = import.meta.dirname;
 const repoRoot = path.resolve(benchDir, '..');
@@ -101,6 +101,11 @@ function readConfig() {
   if (variants.includes('ferry') && !process.env.FERRY_MAX_SIZE && rssSizesMiB.some((m) => m > 5120)) {
     throw new Error('BENCH_RSS_SIZES: ferry refuses uploads above 5 GiB (FERRY_MAX_SIZE); set FERRY_MAX_SIZE higher');
   }
+  // BENCH_CPU_PROF: `ferry` (disk, embedded) runs with node --cpu-prof, as BENCH_S3_CPU_PROF does for ferry-s3.
+  const cpuProfDir = envDir('BENCH_CPU_PROF');
+  if (cpuProfDir && !variants.includes('ferry')) {
+    throw new Error('BENCH_CPU_PROF profiles the ferry variant, which is not in BENCH_VARIANTS');
+  }
   return {
     variants,
     rounds: envNumber('BENCH_ROUNDS', 5, { min: 1 }),
@@ -147,7 +152,7 @@ function readConfig() {
           // the previous run's objects are deleted) it is restarted, empty.
           motoMaxRssMB: envNumber('BENCH_S3_MOTO_MAX_RSS_MB', 4000, { min: 1 }),
           // Where ferry-s3 writes a V8 CPU profile (node --cpu-prof) when it exits; unset: none.
-          cpuProfDir: process.env.BENCH_S3_CPU_PROF ? path.resolve(process.env.BENCH_S3_CPU_PROF) : null,
+          cpuProfDir: envDir('BENCH_S3_CPU_PROF'),
           // Extra environment for ferry-s3 only, "K=V K=V" (experiments, e.g. AWS_REQUEST_CHECKSUM_CALCULATION=WHEN_REQUIRED).
           ferryEnv: Object.fromEntries(
             (process.env.BENCH_S3_FERRY_ENV ?? '')
@@ -163,6 +168,8 @@ function readConfig() {
       : null,
     // Peak RSS of one upload of each size (MiB), ferry and plain, after the rounds; [] for none.
     rssSizesMiB,
+    // Where ferry writes a V8 CPU profile (node --cpu-prof) when it exits; null: none.
+    cpuProfDir,
     // Time after a run before reading CPU/RSS, so work the server finishes just after
     // its response (finish hooks, log flushes) is still counted. Not part of the timing.
     settleMs: 250,
@@ -214,6 +221,10 @@ async function main() {
   if (freeBytes(tmp) < largeSize + s3Size + needFree()) throw new Error(`not enough free disk in ${tmp}`);
   // The RSS workload runs after the rounds, while the sources above still exist: check its share now.
   if (config.rssSizesMiB.length) checkRssDisk(tmp, config.rssSizesMiB, { alsoHeld: largeSize + s3Size });
+  if (config.cpuProfDir) {
+    await mkdir(config.cpuProfDir, { recursive: true });
+    log(`BENCH_CPU_PROF: ferry runs under node --cpu-prof (slower than without: compare no ratios from this run)`);
+  }
 
   const started = [];
   try {
@@ -313,7 +324,7 @@ async function main() {
     // All servers stay up for the whole bench, like real long-running servers; the idle
     // ones cost next to nothing while another one is measured.
     const variants = [];
-    const ctx = { foundation, processing: config.processing };
+    const ctx = { foundation, processing: config.processing, cpuProfDir: config.cpuProfDir };
     for (const name of startNames) {
       log(`starting ${name}…`);
       const v = await startVariant(name, tmp, ctx);
@@ -520,6 +531,24 @@ async function main() {
     throw err;
   } finally {
     await Promise.all(started.map((v) => v.stop()));
+  }
+  // Node writes the profile as ferry exits (stopped just above): say where it is and what to do with it.
+  const ferry = started.find((v) => v.name === 'ferry');
+  if (config.cpuProfDir && ferry) reportProfiles(config.cpuProfDir, ferry.pid);
+}
+
+/** Log the CPU profile(s) a process wrote into `dir` (node names them CPU.<date>.<time>.<pid>.<tid>.<n>.cpuprofile). */
+function reportProfiles(dir, pid) {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[3] === String(pid));
+  if (!files.length) {
+    log(`warning: no CPU profile of ferry (pid ${pid}) in ${dir}`);
+    return;
+  }
+  for (const f of files) {
+    const abs = path.join(dir, f);
+    const rel = path.relative(process.cwd(), abs);
+    const file = rel.startsWith('..') ? abs : rel; // short when it is under the current directory
+    log(`ferry CPU profile: ${file}; flame graph: node bench/flamegraph.mjs ${file}`);
   }
 }
 

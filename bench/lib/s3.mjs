@@ -264,7 +264,7 @@ export async function startS3Variant(name, tmp, moto, s3) {
         FERRY_S3_CONCURRENCY: String(s3.queueSize),
         ...s3.ferryEnv,
       },
-      nodeArgs: s3.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', s3.cpuProfDir] : [],
+      cpuProfDir: s3.cpuProfDir,
     });
     return { ...v, s3: true, tempDir, watch: () => s3Watch(moto, tempDir), afterCleanup };
   }

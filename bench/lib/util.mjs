@@ -1,6 +1,7 @@
 // Small helpers: statistics, files, disk space.
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, openSync, closeSync, fsyncSync, writeSync, statfsSync } from 'node:fs';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 export const MiB = 1024 * 1024;
@@ -23,6 +24,12 @@ export function envNumber(name, def, { min = 0, integer = true } = {}) {
     throw new Error(`${name}=${raw}: expected ${integer ? 'an integer' : 'a number'} >= ${min}`);
   }
   return n;
+}
+
+/** A directory from the environment, made absolute (the servers run in other directories); null if unset. */
+export function envDir(name) {
+  const raw = process.env[name];
+  return raw ? path.resolve(raw) : null;
 }
 
 /**

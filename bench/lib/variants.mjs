@@ -126,6 +126,7 @@ async function bareTus(tmp) {
  *                Ferry since the file registry), 'worker', or null (the foundation has no
  *                processing; ferry-redis without a worker leaves its files queued)
  *   uploadPath   false: the variant takes part in the processing workloads only
+ *   cpuProfDir   a directory: run with `node --cpu-prof` and write the V8 CPU profile there on exit
  *   pollMs, timeoutS  how settle() polls for pending processing
  */
 export async function startFerryVariant(
@@ -136,6 +137,7 @@ export async function startFerryVariant(
     cwd = repoRoot,
     env = {},
     nodeArgs = [],
+    cpuProfDir = null,
     extensions = ['checksum', 'concatenation'],
     redis = null,
     worker = false,
@@ -162,7 +164,7 @@ export async function startFerryVariant(
     dataDir,
     logFile: path.join(tmp, `${name}.log`),
     env: { ...mode, ...env },
-    nodeArgs,
+    nodeArgs: [...nodeArgs, ...cpuProfArgs(cpuProfDir)],
   });
   let workerProc = null;
   if (worker) {
@@ -227,6 +229,14 @@ export async function startFerryVariant(
   };
 }
 
+/**
+ * Node flags for a V8 CPU profile written into `dir` when the process exits (BENCH_CPU_PROF for
+ * ferry, BENCH_S3_CPU_PROF for ferry-s3); none without a dir. Ferry exits on the bench's SIGTERM
+ * through its graceful shutdown, which is what makes node write the profile (a SIGKILL would not).
+ * bench/flamegraph.mjs turns the profile into an SVG.
+ */
+export const cpuProfArgs = (dir) => (dir ? ['--cpu-prof', '--cpu-prof-dir', dir] : []);
+
 function watchHelpers(redis, worker) {
   const redisBefore = redis ? redis.cpuSeconds() : 0;
   const workerPeakIsPerRun = worker ? resetPeakRss(worker.pid) : undefined;
@@ -251,7 +261,8 @@ function watchHelpers(redis, worker) {
  * `ferry worker`, its own Redis) for the processing workloads, started along with ferry-redis.
  */
 const ferryVariants = {
-  ferry: (tmp, ctx) => startFerryVariant(tmp, { ...ctx.processing, processing: 'in-process' }),
+  ferry: (tmp, ctx) =>
+    startFerryVariant(tmp, { ...ctx.processing, processing: 'in-process', cpuProfDir: ctx.cpuProfDir }),
   'ferry-foundation': (tmp, ctx) =>
     startFerryVariant(tmp, {
       name: 'ferry-foundation',
@@ -298,7 +309,10 @@ async function withRedis(tmp, name, start) {
 
 const factories = { plain, 'bare-tus': bareTus, ...ferryVariants };
 
-/** ctx: { foundation: { cli, dir } (foundation variants), processing: { pollMs, timeoutS } }. */
+/**
+ * ctx: { foundation: { cli, dir } (foundation variants), processing: { pollMs, timeoutS },
+ * cpuProfDir (ferry only: BENCH_CPU_PROF) }.
+ */
 export function startVariant(name, tmp, ctx = {}) {
   const f = factories[name];
   if (!f) throw new Error(`unknown variant ${name}; known: ${[...VARIANT_NAMES, PROCESSING_PAIR].join(', ')}`);
