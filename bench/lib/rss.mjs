@@ -44,7 +44,8 @@ export function parseRssSizes(raw) {
 /** Free disk the RSS workload needs when it starts: the source file, one stored copy, slack. */
 export const rssDiskNeed = (sizesMiB) => 2 * Math.max(0, ...sizesMiB) * MiB + SLACK;
 
-const gib = (bytes) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+/** Sizes for messages: GiB from 1 GiB up, MiB below. */
+const gib = (bytes) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${Math.ceil(bytes / MiB)} MiB`);
 
 /** Fail with a message that says what to do, rather than with ENOSPC half-way through. */
 export function checkRssDisk(dir, sizesMiB, { alsoHeld = 0 } = {}) {
