@@ -247,6 +247,26 @@ export function tusCoreSuite(mode: string, start: StartFerry): void {
         const download = await fetch(res.headers.get('location')!);
         expect(Buffer.from(await download.arrayBuffer()).equals(body)).toBe(true);
       });
+
+      it('refuses a body longer than Upload-Length with 413 and gives no Location (nothing to resume)', async () => {
+        const res = await create({ 'Upload-Length': '4', ...OCTET }, Buffer.from('too long'));
+        expect(res.status).toBe(413);
+        expect(res.headers.get('location')).toBeNull();
+      });
+
+      it('takes a body with a deferred length and reports Upload-Defer-Length until it is declared', async () => {
+        const body = Buffer.from('deferred start');
+        const res = await create({ 'Upload-Defer-Length': '1', ...OCTET }, body);
+        expect(res.status).toBe(201);
+        expect(res.headers.get('upload-offset')).toBe(String(body.length));
+        const url = res.headers.get('location')!;
+        const after = await head(url);
+        expect(after.headers.get('upload-offset')).toBe(String(body.length));
+        expect(after.headers.get('upload-defer-length')).toBe('1');
+        const last = await patch(url, body.length, Buffer.from('!'), { 'Upload-Length': String(body.length + 1) });
+        expect(last.status).toBe(204);
+        expect(Buffer.from(await (await fetch(url)).arrayBuffer()).toString()).toBe('deferred start!');
+      });
     });
 
     describe('tus creation-defer-length extension', () => {

@@ -82,6 +82,7 @@ export function tusExtensionsSuite(mode: string, start: StartFerry): void {
           body,
         );
         expect(wrong.status).toBe(460);
+        expect(wrong.headers.get('location')).toBeNull();
         const right = await createUpload(
           { 'Upload-Length': String(body.length), ...OCTET, 'Upload-Checksum': uploadChecksum('sha1', body) },
           body,

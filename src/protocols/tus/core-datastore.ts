@@ -1,6 +1,4 @@
-import type { Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload as TusUpload } from '@tus/utils';
-import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
 import type { UploadLimits } from '../../core/ports.js';
 import type { Upload, Uploads } from '../../core/uploads/uploads.js';
 
@@ -15,12 +13,11 @@ export interface NewUploadContext {
  * @tus/server's `DataStore` over Ferry's core: tus handlers keep the protocol semantics, core keeps
  * the bytes and records. @tus/server hands the store only ids and `Upload` objects, so what the
  * request said is passed alongside: the creation hook attaches a `NewUploadContext` to the `Upload`
- * object, and the request's lock attaches the expected checksum to the upload id it holds.
+ * object. No body reaches @tus/server (PATCH and the body of a creation-with-upload POST take
+ * Ferry's own path, patch-handler.ts), so `write` is never called.
  */
 export class CoreDataStore extends DataStore {
   readonly newUploadContexts = new WeakMap<TusUpload, NewUploadContext>();
-  /** Set only while the request carrying `Upload-Checksum` holds the upload's lock. */
-  readonly expectedChecksums = new Map<string, ExpectedChecksum>();
 
   constructor(private readonly uploads: Uploads) {
     super();
@@ -59,8 +56,8 @@ export class CoreDataStore extends DataStore {
     return upload;
   }
 
-  override async write(body: Readable, id: string, offset: number): Promise<number> {
-    return this.uploads.append(id, offset, body, this.expectedChecksums.get(id));
+  override write(): Promise<number> {
+    return Promise.reject(new Error("upload bytes must take Ferry's body path, not @tus/server's"));
   }
 
   override async getUpload(id: string): Promise<TusUpload> {

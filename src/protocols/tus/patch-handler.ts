@@ -37,6 +37,11 @@ class TusRefusal extends Error {
 const DRAIN_REFUSED_BODY_UP_TO = 1024 * 1024;
 
 const TUS_CONTENT_TYPE = /^application\/offset\+octet-stream\s*(?:;|$)/i;
+
+/** Whether a request's body is upload bytes (a creation-with-upload POST carries them only then). */
+export function carriesUploadBytes(req: IncomingMessage): boolean {
+  return TUS_CONTENT_TYPE.test(req.headers['content-type'] ?? '');
+}
 const NON_NEGATIVE_INTEGER = /^\d{1,16}$/;
 
 /**
@@ -50,16 +55,41 @@ const NON_NEGATIVE_INTEGER = /^\d{1,16}$/;
 export function createPatchHandler(options: PatchHandlerOptions) {
   const { uploads, locker } = options;
 
-  return async function handlePatch(req: Request, res: Response, id: string): Promise<void> {
+  async function handlePatch(req: Request, res: Response, id: string): Promise<void> {
     res.locals.uploadId = id;
-    let releaseSlot: (() => void) | undefined;
     try {
       const request = readPatchHeaders(req);
       const policy = options.policyOf(req);
-      const tenant = policy.tenant;
-      await checkPatchable(id, tenant);
-      releaseSlot = options.slots.acquire(tenant, policy.maxConcurrentUploads);
+      await checkPatchable(id, policy.tenant);
+      const newOffset = await writeBody(req, res, id, policy, request);
+      const after = await uploads.get(id, policy.tenant);
+      sendTus(res, 204, '', { 'Upload-Offset': String(newOffset), ...stateHeaders(after) });
+    } catch (error) {
+      refuse(req, res, error, true);
+    }
+  }
 
+  /**
+   * The body of a creation-with-upload POST, for an upload that was just created and that only this
+   * request knows: written exactly as a PATCH at offset 0 would be (one fast path for every body).
+   * Resolves with the new offset; a refusal (`TusRefusal`, a core error) is for the caller to answer.
+   */
+  async function writeCreationBody(req: Request, res: Response, id: string): Promise<number> {
+    const request = { offset: 0, declaredLength: undefined, ...readBodyHeaders(req) };
+    return writeBody(req, res, id, options.policyOf(req), request);
+  }
+
+  /** Under the upload's lock and a slot of its tenant: checks the offset and length, then appends the body. */
+  async function writeBody(
+    req: Request,
+    res: Response,
+    id: string,
+    policy: UploadPolicy,
+    request: PatchHeaders,
+  ): Promise<number> {
+    const tenant = policy.tenant;
+    const releaseSlot = options.slots.acquire(tenant, policy.maxConcurrentUploads);
+    try {
       const lock = locker.newLock(id);
       const waiting = new AbortController();
       const abortWait = () => waiting.abort();
@@ -109,22 +139,23 @@ export function createPatchHandler(options: PatchHandlerOptions) {
         stopBody = undefined;
         await lock.unlock();
       }
-
       res.locals.bytesReceived = newOffset - request.offset;
       // The rest of a body we stopped reading is still on the wire: this connection cannot be reused.
       if (!req.complete) res.shouldKeepAlive = false;
-      const after = await uploads.get(id, tenant);
-      sendTus(res, 204, '', { 'Upload-Offset': String(newOffset), ...stateHeaders(after) });
-    } catch (error) {
-      if (res.headersSent || req.socket.destroyed) return;
-      if (!req.complete && !(isUnread(req) && isSmallRemainder(req))) res.shouldKeepAlive = false;
-      if (error instanceof TusRefusal) sendTus(res, error.status, `${error.message}\n`);
-      else if (isFerryError(error)) sendTus(res, tusStatusOf(error, true), `${error.message}\n`);
-      else throw error;
+      return newOffset;
     } finally {
-      releaseSlot?.();
+      releaseSlot();
     }
-  };
+  }
+
+  /** Answers a refused body request (or rethrows what is no refusal), closing the connection when its body is left unread. */
+  function refuse(req: Request, res: Response, error: unknown, onUploadUrl: boolean): void {
+    if (res.headersSent || req.socket.destroyed) return;
+    if (!req.complete && !(isUnread(req) && isSmallRemainder(req))) res.shouldKeepAlive = false;
+    if (error instanceof TusRefusal) sendTus(res, error.status, `${error.message}\n`);
+    else if (isFerryError(error)) sendTus(res, tusStatusOf(error, onUploadUrl), `${error.message}\n`);
+    else throw error;
+  }
 
   async function checkPatchable(id: string, tenant: string): Promise<void> {
     const upload = await uploads.getLive(id, tenant);
@@ -149,6 +180,8 @@ export function createPatchHandler(options: PatchHandlerOptions) {
     await uploads.declareSize(id, declared);
     return declared;
   }
+
+  return { handlePatch, writeCreationBody, refuse };
 }
 
 interface PatchHeaders {
@@ -171,13 +204,20 @@ function readPatchHeaders(req: Request): PatchHeaders {
   if (length !== undefined && !NON_NEGATIVE_INTEGER.test(length.trim())) {
     throw new TusRefusal(400, 'Upload-Length must be a non-negative integer');
   }
+  return {
+    offset: Number(offset),
+    declaredLength: length === undefined ? undefined : Number(length),
+    ...readBodyHeaders(req),
+  };
+}
+
+/** What a request that carries upload bytes (PATCH, creation-with-upload POST) says about its body. */
+function readBodyHeaders(req: Request): Pick<PatchHeaders, 'contentLength' | 'checksum'> {
   const contentLength = req.get('content-length');
   const checksumHeader = req.get('upload-checksum');
   const parsedChecksum = checksumHeader === undefined ? undefined : parseUploadChecksum(checksumHeader);
   if (parsedChecksum && !parsedChecksum.ok) throw new TusRefusal(400, parsedChecksum.error);
   return {
-    offset: Number(offset),
-    declaredLength: length === undefined ? undefined : Number(length),
     contentLength: contentLength === undefined ? undefined : Number(contentLength),
     checksum: parsedChecksum?.ok
       ? { ...parsedChecksum.value, ...(contentLength !== undefined ? { length: Number(contentLength) } : {}) }

@@ -11,11 +11,11 @@ import { declaredMediaType, sanitizeFolder, UNSPECIFIC_TYPES } from '../../core/
 import { typeAllowed } from '../../core/tenancy.js';
 import type { UploadSlots } from '../../core/uploads/upload-slots.js';
 import type { Locker } from '../../core/ports.js';
-import { CHECKSUM_ALGORITHMS, type ExpectedChecksum } from '../../core/uploads/checksums.js';
+import { CHECKSUM_ALGORITHMS } from '../../core/uploads/checksums.js';
 import type { Uploads } from '../../core/uploads/uploads.js';
 import { CoreDataStore } from './core-datastore.js';
 import { sendUploadBytes } from './download.js';
-import { createPatchHandler } from './patch-handler.js';
+import { carriesUploadBytes, createPatchHandler } from './patch-handler.js';
 import { parseUploadChecksum, parseUploadConcat } from './tus-headers.js';
 import {
   EXTRA_EXPOSED_HEADERS,
@@ -48,9 +48,9 @@ const OVERRIDABLE_METHODS = new Set(['PATCH', 'DELETE', 'HEAD']);
 
 /**
  * tus 1.0 at `/files/`. @tus/server handles creation, HEAD, termination and OPTIONS over Ferry's core;
- * Ferry adds what it lacks or does differently, at its seams: PATCH (Ferry's own fast body path, see
- * patch-handler.ts), checksum (for creation-with-upload through the per-request locker),
- * concatenation (final uploads are created here, partials through the creation hook), method
+ * Ferry adds what it lacks or does differently, at its seams: every body (PATCH, and the body of a
+ * creation-with-upload POST once @tus/server has created the upload) on Ferry's own fast body path
+ * with checksums (patch-handler.ts), concatenation (final uploads are created here, partials through the creation hook), method
  * override, the 412 for an unsupported version, tenant checks, expiry from the last received byte,
  * error mapping, and downloads (@tus/server's GET crashed the process on Node 20, see TUS-NOTES.md).
  */
@@ -61,7 +61,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
   const serverOptions: ServerOptions & { datastore: CoreDataStore } = {
     path: TUS_PATH,
     datastore: store,
-    locker: (req) => lockerFor(req),
+    locker: options.locker,
     // Per request: the tenant's maximum, or a token's. Discovery (OPTIONS) shows the global one.
     maxSize: (req) => (req.method === 'OPTIONS' ? options.maxSize : options.policyOf(nodeRequestOf(req)).maxSize),
     ...(options.corsAllows ? { allowedOrigins: options.corsAllows, allowedCredentials: true } : {}),
@@ -117,7 +117,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       .remove(id)
       .catch((error: unknown) => logger.warn({ err: error, upload_id: id }, 'refused upload not removed'));
   }
-  const handlePatch = createPatchHandler({
+  const bodies = createPatchHandler({
     uploads,
     locker: options.locker,
     maxSize: options.maxSize,
@@ -125,38 +125,6 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     policyOf: options.policyOf,
     slots: options.slots,
   });
-
-  /**
-   * A creation-with-upload request with `Upload-Checksum` gets a locker that, while the request holds
-   * the upload's lock, tells the store which checksum the body must match. The lock makes this safe: no other request
-   * of that upload can write (or see the entry) until it is removed again at unlock.
-   */
-  function lockerFor(req: ServerRequest): Locker {
-    const header = req.headers.get('upload-checksum');
-    const parsed = header === null ? undefined : parseUploadChecksum(header);
-    if (!parsed?.ok) return options.locker;
-    const contentLength = Number(req.headers.get('content-length') ?? Number.NaN);
-    const expected: ExpectedChecksum = {
-      ...parsed.value,
-      ...(Number.isSafeInteger(contentLength) && contentLength >= 0 ? { length: contentLength } : {}),
-    };
-    return {
-      newLock(id) {
-        const inner = options.locker.newLock(id);
-        return {
-          async lock(signal, requestRelease) {
-            await inner.lock(signal, requestRelease);
-            store.expectedChecksums.set(id, expected);
-          },
-          async unlock() {
-            if (store.expectedChecksums.get(id) === expected) store.expectedChecksums.delete(id);
-            await inner.unlock();
-          },
-        };
-      },
-      requestReleaseOfAll: () => options.locker.requestReleaseOfAll(),
-    };
-  }
 
   function uploadUrl(req: IncomingMessage, id: string): string {
     if (options.publicUrl) return `${options.publicUrl}${TUS_PATH}/${id}`;
@@ -190,7 +158,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     }
     if (req.method === 'PATCH') {
       const id = uploadIdOf(req, undefined);
-      if (id) await handlePatch(req, res, id);
+      if (id) await bodies.handlePatch(req, res, id);
       else sendTus(res, 404, 'Not found\n');
       return;
     }
@@ -200,11 +168,30 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       return;
     }
 
+    // Creation-with-upload: @tus/server creates the upload (headers, hooks, Location) without seeing
+    // the body, which then goes through Ferry's own body path as a PATCH at offset 0 would.
+    const bodyType = req.method === 'POST' && carriesUploadBytes(req) ? req.headers['content-type'] : undefined;
+    if (bodyType !== undefined) dropHeader(req, 'content-type');
     const response = await tus.handleWeb(new NodeRequest({ req, res }));
+    if (bodyType !== undefined) req.headers['content-type'] = bodyType;
     await removeRefusedCreation(req, response);
     const id = uploadIdOf(req, response);
     res.locals.uploadId = id;
     res.locals.bytesReceived = bytesReceivedBy(req, response);
+    if (bodyType !== undefined && id && response.status === 201) {
+      try {
+        response.headers.set('Upload-Offset', String(await bodies.writeCreationBody(req, res, id)));
+        // @tus/server's Upload-Expires was for an empty upload; the state headers below tell the truth.
+        response.headers.delete('Upload-Expires');
+      } catch (error) {
+        // A refused body leaves no upload: the client never learns its id.
+        await uploads
+          .remove(id)
+          .catch((removal: unknown) => logger.warn({ err: removal, upload_id: id }, 'refused upload not removed'));
+        bodies.refuse(req, res, error, false);
+        return;
+      }
+    }
     if (req.method === 'OPTIONS') response.headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     for (const [name, value] of Object.entries(retryAfter(response.status))) response.headers.set(name, value);
     if (id && response.ok && req.method !== 'DELETE' && req.method !== 'OPTIONS') {
