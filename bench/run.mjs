@@ -114,6 +114,7 @@ function readConfig() {
     smallCount: envNumber('BENCH_SMALL_COUNT', 200, { min: 1 }),
     smallKiB: envNumber('BENCH_SMALL_KIB', 64, { min: 1 }),
     smallConcurrency: envNumber('BENCH_SMALL_CONCURRENCY', 16, { min: 1 }),
+    smallOneRequest: process.env.BENCH_SMALL_ONE_REQUEST !== '0',
     chunked: process.env.BENCH_CHUNKED !== '0',
     chunkMiB: envNumber('BENCH_CHUNK_MIB', 8, { min: 1 }),
     // The commit the ferry-foundation variants are built from (lib/foundation.mjs), and where the build is cached.
@@ -284,6 +285,21 @@ async function main() {
           bytes: config.smallCount * smallSize,
           uploads: config.smallCount,
         },
+        // The same uploads as tus clients send them with creation-with-upload (tus-js-client's
+        // uploadDataDuringCreation): one POST each, as plain's one PUT (its reference is plain's small).
+        ...(config.smallOneRequest
+          ? {
+              'small-1req': {
+                label: `small in one request (${config.smallCount} × ${config.smallKiB} KiB, creation-with-upload)`,
+                applies: (v) => v.protocol === 'tus' && local(v) && Boolean(v.uploadBufferInCreation),
+                run: (v, agent) =>
+                  mapConcurrent(small, config.smallConcurrency, (buf) => v.uploadBufferInCreation(buf, { agent })),
+                verify: (v, refs) => mapConcurrent(refs, 8, (r, i) => v.verify(r, smallExpected[i])),
+                bytes: config.smallCount * smallSize,
+                uploads: config.smallCount,
+              },
+            }
+          : {}),
       });
     if (config.chunked && localVariants.length) {
       workloads.chunked = {

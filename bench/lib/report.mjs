@@ -5,6 +5,9 @@ import { median } from './util.mjs';
 /** Each Ferry variant and the same kind of Ferry built from the foundation commit (lib/foundation.mjs). */
 const FOUNDATION_OF = { ferry: 'ferry-foundation', 'ferry-redis': 'ferry-foundation-redis' };
 
+/** Workloads plain does not run, and the plain run they are compared with. */
+const PLAIN_REFERENCE = { chunked: 'large', 'small-1req': 'small' };
+
 /** Each Redis variant and the same build embedded: their ratio is what distributed mode costs the upload path. */
 const EMBEDDED_OF = { 'ferry-redis': 'ferry', 'ferry-foundation-redis': 'ferry-foundation' };
 
@@ -13,12 +16,12 @@ const GB = 1e9;
 const MiB = 1024 * 1024;
 
 /**
- * Per-run derived numbers. Throughput is MB/s (10^6) for byte workloads, uploads/s for "small";
+ * Per-run derived numbers. Throughput is MB/s (10^6) for byte workloads, uploads/s for the small ones;
  * for processing-small, files/s from the first POST until every file is completed; for
  * processing-large, MB/s of processing alone (from the upload's 204 until completed).
  */
 export function derive(run) {
-  const perUpload = run.workload === 'small';
+  const perUpload = isSmallWorkload(run.workload);
   const processing =
     run.workload === 'processing-small'
       ? {
@@ -58,6 +61,8 @@ export function derive(run) {
 
 /** The S3 workloads (lib/s3.mjs) have their own table, line and reference (lib-storage). */
 export const isS3Workload = (w) => w.startsWith('s3-');
+/** Workloads of many small uploads: counted in uploads/s and CPU per upload. */
+const isSmallWorkload = (w) => w === 'small' || w === 'small-1req';
 
 const round2 = (x) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
 const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
@@ -65,7 +70,8 @@ const round3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
 /**
  * Medians per workload and variant, and the ratios we care about. Ratios are taken between
  * medians of the same bench run (never against numbers from another run or machine).
- * "chunked" has no plain run of its own: the plain reference is the single-PUT large run.
+ * "chunked" has no plain run of its own: the plain reference is the single-PUT large run; nor has
+ * "small-1req" (creation-with-upload): its reference is plain's small run (one PUT each).
  * Workloads in `vsFerryLarge` (the ferry-only extension workloads) also get ratioVsFerryLarge:
  * their cost relative to Ferry's own plain `large` upload of the same file.
  */
@@ -142,7 +148,7 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
     }
   }
   for (const w of workloads.filter((x) => !isS3Workload(x) && !isProcessingWorkload(x))) {
-    const plainW = summary[w].plain ? w : 'large';
+    const plainW = summary[w].plain ? w : (PLAIN_REFERENCE[w] ?? 'large');
     const plainRef = summary[plainW]?.plain?.throughput.median;
     const bare = summary[w]['bare-tus']?.throughput.median;
     const vsLarge = vsFerryLarge.includes(w) && ferryLarge;
@@ -231,10 +237,9 @@ export function markdownTable(summary, workloadLabels) {
     if (isS3Workload(w) || isProcessingWorkload(w)) continue; // s3Table, processingTable
     for (const [v, s] of Object.entries(byVariant)) {
       const thr = `${fmt(s.throughput.median, 0)} ${s.unit} (${fmt(s.throughput.min, 0)}–${fmt(s.throughput.max, 0)})`;
-      const cpu =
-        w === 'small'
-          ? `${fmt(s.cpuMsPerUpload, 2)} ms/upload (${fmt(s.cpuSPerGB, 0)} s/GB)`
-          : `${fmt(s.cpuSPerGB, 2)} s/GB`;
+      const cpu = isSmallWorkload(w)
+        ? `${fmt(s.cpuMsPerUpload, 2)} ms/upload (${fmt(s.cpuSPerGB, 0)} s/GB)`
+        : `${fmt(s.cpuSPerGB, 2)} s/GB`;
       const vsPlain =
         s.ratioVsPlain === null ? (v === 'plain' ? '1' : '') : ratioCell(s.ratioVsPlain, s.perRound.ratioVsPlain);
       const vsBare = s.ratioFerryBareTus === null ? '' : ratioCell(s.ratioFerryBareTus, s.perRound.ratioFerryBareTus);
@@ -355,7 +360,7 @@ export function s3Line(summary, { mib }) {
 export function foundationLine(summary, { commit }) {
   const items = [];
   for (const [v, ref] of Object.entries(FOUNDATION_OF)) {
-    const parts = ['large', 'chunked', 'small']
+    const parts = ['large', 'chunked', 'small', 'small-1req']
       .filter((w) => summary[w]?.[v]?.ratioVsFoundation != null)
       .map((w) => {
         const s = summary[w][v];

@@ -130,6 +130,15 @@ export function targetRows(summary, { config, rss = null }) {
       target: { op: '>=', bound: 0.5 },
       needs: 'ferry and plain',
     }),
+    ratioRow(summary, {
+      id: 'small-1req',
+      label: `small in one request (${small}, creation-with-upload): ferry/plain`,
+      workload: 'small-1req',
+      variant: 'ferry',
+      key: 'ratioVsPlain',
+      target: { op: '>=', bound: 0.5 },
+      needs: 'ferry, plain and BENCH_SMALL_ONE_REQUEST=1',
+    }),
     cpuRow(summary),
     rssRow(rss),
     ratioRow(summary, {

@@ -157,6 +157,33 @@ export async function tusUploadBuffer(endpoint, buf, { agent } = {}) {
   return url;
 }
 
+/**
+ * tus creation-with-upload: one POST carrying the whole buffer (tus-js-client's
+ * `uploadDataDuringCreation`), which must answer 201 with the upload complete.
+ */
+export async function tusCreateWithUpload(endpoint, buf, { agent, filename = 'bench.bin' } = {}) {
+  const res = await request(endpoint, {
+    method: 'POST',
+    agent,
+    body: buf,
+    headers: {
+      ...TUS,
+      'Upload-Length': String(buf.length),
+      'Upload-Metadata': `filename ${Buffer.from(filename).toString('base64')}`,
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(buf.length),
+    },
+  });
+  expectStatus(res, [201], `POST ${endpoint} (creation-with-upload)`);
+  if (res.headers['upload-offset'] !== String(buf.length)) {
+    throw new Error(
+      `POST ${endpoint} (creation-with-upload): Upload-Offset ${res.headers['upload-offset']}, not ${buf.length}`,
+    );
+  }
+  if (!res.headers.location) throw new Error(`POST ${endpoint}: no Location header`);
+  return new URL(res.headers.location, endpoint).href;
+}
+
 /** tus termination. Returns true on 204, false otherwise (caller decides what to do). */
 export async function tusDelete(uploadUrl, { agent } = {}) {
   const res = await request(uploadUrl, { method: 'DELETE', agent, headers: { ...TUS } });

@@ -102,6 +102,7 @@ async function bareTus(tmp) {
     ...srv,
     uploadFile: async (file, size, opts) => ref(await tus.tusUploadFile(endpoint, file, size, opts)),
     uploadBuffer: async (buf, opts) => ref(await tus.tusUploadBuffer(endpoint, buf, opts)),
+    uploadBufferInCreation: async (buf, opts) => ref(await tus.tusCreateWithUpload(endpoint, buf, opts)),
     verify: (r, expected) => verifyDiskFile(r.path, expected),
     // Removing the files directly is cheaper than DELETE and the FileStore keeps no
     // state about an upload in memory once its requests are done.
@@ -195,6 +196,7 @@ export async function startFerryVariant(
     // opts.checksum (Upload-Checksum of the whole file) passes through to the single PATCH.
     uploadFile: async (file, size, opts) => ({ url: await tus.tusUploadFile(endpoint, file, size, opts) }),
     uploadBuffer: async (buf, opts) => ({ url: await tus.tusUploadBuffer(endpoint, buf, opts) }),
+    uploadBufferInCreation: async (buf, opts) => ({ url: await tus.tusCreateWithUpload(endpoint, buf, opts) }),
     // -> { url (final upload), partUrls, joinS }
     uploadParallel: (file, size, opts) => tus.tusUploadParallel(endpoint, file, size, opts),
     verify: async (ref, expected) => {
