@@ -1,26 +1,16 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import path from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { DiskBlobStore } from './adapters/disk/disk-blob-store.js';
 import { CachedUploadStateStore } from './adapters/embedded/cached-upload-state-store.js';
 import { FileUploadStateStore } from './adapters/embedded/file-upload-state-store.js';
 import { MemoryLocker } from './adapters/embedded/memory-locker.js';
-import { connectRedis } from './adapters/redis/redis-clients.js';
-import { RedisLocker } from './adapters/redis/redis-locker.js';
-import { RedisUploadStateStore } from './adapters/redis/redis-upload-state-store.js';
-import { S3BlobStore } from './adapters/s3/s3-blob-store.js';
-import { S3UploadStateStore } from './adapters/s3/s3-upload-state-store.js';
 import { DiskFileRecordStore } from './adapters/disk/file-record-store-on-disk.js';
 import { FileRecordLog } from './adapters/disk/file-record-log.js';
 import { InProcessJobQueue } from './adapters/embedded/in-process-job-queue.js';
 import { MemoryEventBus } from './adapters/embedded/memory-event-bus.js';
 import { MemoryFileRegistry } from './adapters/embedded/memory-file-registry.js';
 import { FetchWebhookTransport } from './adapters/http/fetch-webhook-transport.js';
-import { BullmqJobQueue } from './adapters/redis/bullmq-job-queue.js';
-import { RedisEventBus } from './adapters/redis/redis-event-bus.js';
-import { RedisFileRegistry } from './adapters/redis/redis-file-registry.js';
-import { S3FileRecordStore } from './adapters/s3/s3-file-record-store.js';
 import type { Config, S3Config } from './config/config.js';
 import {
   systemClock,
@@ -272,14 +262,26 @@ async function diskStorage(dataDir: string, shared: boolean): Promise<Storage> {
   return { blobs, records, fileRecords, close: () => fileRecords.close() };
 }
 
+/**
+ * The S3 and Redis adapters (and the AWS SDK, ioredis and BullMQ under them) are loaded only when the
+ * configuration asks for them: together they are about 10 MB of heap, and V8 runs a major GC every
+ * few dozen MB of request bodies (external memory), each marking the whole heap. Measured on one
+ * 1 GiB upload on disk: see README, Performance.
+ */
 async function s3Storage(s3: S3Config): Promise<Storage> {
+  const [{ S3Client }, { S3BlobStore }, { S3UploadStateStore }, { S3FileRecordStore }] = await Promise.all([
+    import('@aws-sdk/client-s3'),
+    import('./adapters/s3/s3-blob-store.js'),
+    import('./adapters/s3/s3-upload-state-store.js'),
+    import('./adapters/s3/s3-file-record-store.js'),
+  ]);
   // Credentials come from the SDK's standard chain (environment, profile, IRSA on EKS).
   const client = new S3Client({
     region: s3.region,
     forcePathStyle: s3.forcePathStyle,
     // The SDK's default checksums turn a stream body of known length into `aws-chunked` encoding
     // with a trailer, which cost an S3-compatible server about twice the CPU per GB in the bench.
-    // Ferry sends every part from a file with its length; checksums are added only where required.
+    // Ferry sends every part with its length; checksums are added only where required.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
@@ -342,6 +344,21 @@ async function distributedState(
   storage: Storage,
   logger: Logger,
 ): Promise<SharedState> {
+  const [
+    { connectRedis },
+    { RedisLocker },
+    { RedisUploadStateStore },
+    { RedisFileRegistry },
+    { RedisEventBus },
+    { BullmqJobQueue },
+  ] = await Promise.all([
+    import('./adapters/redis/redis-clients.js'),
+    import('./adapters/redis/redis-locker.js'),
+    import('./adapters/redis/redis-upload-state-store.js'),
+    import('./adapters/redis/redis-file-registry.js'),
+    import('./adapters/redis/redis-event-bus.js'),
+    import('./adapters/redis/bullmq-job-queue.js'),
+  ]);
   const redis = await connectRedis(redisUrl, logger);
   const locker = new RedisLocker({
     commands: redis.commands,
