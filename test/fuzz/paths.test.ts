@@ -7,7 +7,7 @@
  * `npm run fuzz` runs 2000).
  */
 import fc from 'fast-check';
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hostHeader, rawMethod, requestTarget } from '../helpers/fuzz-arbitraries.js';
 import {
   FUZZ_MODES,
@@ -53,4 +53,16 @@ describe.each(FUZZ_MODES)('fuzzing request targets ($name)', (mode) => {
     },
     FUZZ_TEST_TIMEOUT_MS,
   );
+
+  it('answers 400 to a Host header no URL can have (port 65536), in origin and absolute form (found by this fuzzer)', async () => {
+    for (const target of ['/files/', 'http://127.0.0.1/files/', '/v1/files']) {
+      const res = await rig().sendRaw({
+        method: 'GET',
+        target,
+        headers: [['Host', '1.2.3.4:65536']],
+        contentLength: '0',
+      });
+      expect(res?.status, target).toBe(400);
+    }
+  });
 });
