@@ -113,6 +113,11 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
   async function removeRefusedCreation(req: Request, response: globalThis.Response): Promise<void> {
     const id = createdBy.get(req);
     if (req.method !== 'POST' || id === undefined || response.status < 400) return;
+    await removeRefusedUpload(id);
+  }
+
+  /** Best effort: an upload nobody can name is swept with the unfinished ones if this fails. */
+  async function removeRefusedUpload(id: string): Promise<void> {
     await uploads
       .remove(id)
       .catch((error: unknown) => logger.warn({ err: error, upload_id: id }, 'refused upload not removed'));
@@ -185,9 +190,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
         response.headers.delete('Upload-Expires');
       } catch (error) {
         // A refused body leaves no upload: the client never learns its id.
-        await uploads
-          .remove(id)
-          .catch((removal: unknown) => logger.warn({ err: removal, upload_id: id }, 'refused upload not removed'));
+        await removeRefusedUpload(id);
         bodies.refuse(req, res, error, false);
         return;
       }
