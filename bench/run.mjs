@@ -601,6 +601,9 @@ async function timedRun(v, wName, w, { round, position, verify }) {
     agent.destroy();
   }
   const elapsedS = (performance.now() - start) / 1000;
+  // The upload path's CPU ends with the last response; what the server does after it (embedded
+  // Ferry hashes the file it just stored) shows in cpuS, read after the settle pause.
+  const atResponse = sample(v.pid);
   await sleep(config.settleMs);
   const after = sample(v.pid);
   const client = process.cpuUsage(clientBefore);
@@ -625,6 +628,7 @@ async function timedRun(v, wName, w, { round, position, verify }) {
     bytes: w.bytes,
     uploads: w.uploads,
     cpuS: after.cpu - before.cpu,
+    cpuToResponseS: atResponse.cpu - before.cpu,
     clientCpuS: (client.user + client.system) / 1e6,
     rssBeforeBytes: before.rss,
     rssAfterBytes: after.rss,

@@ -45,6 +45,8 @@ export function derive(run) {
     ...processing,
     cpuSPerGB: run.cpuS / (run.bytes / GB),
     cpuMsPerUpload: (run.cpuS * 1000) / run.uploads,
+    // runs recorded before this field existed have none
+    ...(run.cpuToResponseS === undefined ? {} : { cpuToResponseSPerGB: run.cpuToResponseS / (run.bytes / GB) }),
     // the processing pair's `ferry worker`
     ...(run.workerCpuS === undefined
       ? {}
@@ -89,6 +91,7 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
         throughput: { median: median(t), min: Math.min(...t), max: Math.max(...t) },
         cpuSPerGB: median(rs.map((r) => r.cpuSPerGB)),
         cpuMsPerUpload: median(rs.map((r) => r.cpuMsPerUpload)),
+        cpuToResponseSPerGB: median(rs.map((r) => r.cpuToResponseSPerGB ?? NaN)),
         peakRssMB: Math.max(...rs.map((r) => r.peakRssBytes)) / MB,
       };
       if (rs.some((r) => r.motoCpuS !== undefined)) {
@@ -187,6 +190,7 @@ export function summarize(runs, workloads, variants, { vsFerryLarge = [] } = {})
         max: round2(s.throughput.max),
       };
       s.cpuSPerGB = round2(s.cpuSPerGB);
+      s.cpuToResponseSPerGB = round2(s.cpuToResponseSPerGB);
       s.cpuMsPerUpload = round3(s.cpuMsPerUpload);
       s.peakRssMB = Math.round(s.peakRssMB);
       for (const k of [
