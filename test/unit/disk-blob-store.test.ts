@@ -97,6 +97,59 @@ describe('DiskBlobStore', () => {
     expect(await readdir(dir)).toEqual(['shared']);
   });
 
+  it('reports the bytes of an append as they arrive, not the size before it', async () => {
+    const { store } = await freshStore();
+    await store.create('growing');
+    expect((await store.stat('growing'))?.size).toBe(0);
+    const body = new Readable({ read() {} });
+    const appending = store.append('growing', 0, body);
+    body.push(Buffer.from('first'));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const sizeSeenMeanwhile = (await store.stat('growing'))?.size;
+    body.push(null);
+    expect(await appending).toBe(5);
+    expect(sizeSeenMeanwhile).toBe(5);
+    expect((await store.stat('growing'))?.size).toBe(5);
+  });
+
+  it('after a refused tentative append, reports the size before it', async () => {
+    const { store } = await freshStore();
+    await store.create('r');
+    await store.append('r', 0, Readable.from([Buffer.from('keep')]));
+    await store.appendTentatively('r', 4, Readable.from([Buffer.from('refused')]), () => false);
+    expect((await store.stat('r'))?.size).toBe(4);
+    await store.appendTentatively('r', 4, Readable.from([Buffer.from('+ok')]), () => true);
+    expect((await store.stat('r'))?.size).toBe(7);
+  });
+
+  it('forgets a removed blob, and a blob created again starts empty', async () => {
+    const { store } = await freshStore();
+    await store.create('gone');
+    await store.append('gone', 0, Readable.from([Buffer.from('bytes')]));
+    await store.remove('gone');
+    expect(await store.stat('gone')).toBeUndefined();
+    await store.create('gone');
+    expect((await store.stat('gone'))?.size).toBe(0);
+  });
+
+  it('in a directory shared by replicas, sees the bytes another replica appended', async () => {
+    const { dir } = await freshStore();
+    const a = new DiskBlobStore(dir, { shared: true });
+    const b = new DiskBlobStore(dir, { shared: true });
+    await a.create('both');
+    expect((await b.stat('both'))?.size).toBe(0);
+    await a.append('both', 0, Readable.from([Buffer.from('from a')]));
+    expect((await b.stat('both'))?.size).toBe(6);
+    await b.append('both', 6, Readable.from([Buffer.from('+b')]));
+    expect((await a.stat('both'))?.size).toBe(8);
+  });
+
+  it('refuses to create a blob that exists', async () => {
+    const { store } = await freshStore();
+    await store.create('once');
+    await expect(store.create('once')).rejects.toMatchObject({ code: 'EEXIST' });
+  });
+
   it('refuses ids that would leave its directory', async () => {
     const { store } = await freshStore();
     await expect(store.create('../escape')).rejects.toThrow(/invalid blob id/);
