@@ -65,6 +65,20 @@ function clip(text: string, max = 300): string {
   return text.length > max ? `${text.slice(0, max)}…(${text.length} chars)` : text;
 }
 
+/**
+ * A body goes with its Content-Length unless the request names its framing itself. node:http frames
+ * a body on its own only for methods it expects one on: the body of a DELETE or HEAD would follow the
+ * headers unframed, and the server would read it as the start of a second, garbage request.
+ */
+function withBodyLength(
+  headers: Record<string, string | string[]>,
+  body: Buffer | undefined,
+): Record<string, string | string[]> {
+  if (body === undefined) return headers;
+  const named = Object.keys(headers).some((name) => /^(?:content-length|transfer-encoding)$/i.test(name));
+  return named ? headers : { ...headers, 'Content-Length': String(body.length) };
+}
+
 function wireHeaders(headers: FuzzHeaders | undefined): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
@@ -95,7 +109,7 @@ export function fuzzSend(baseUrl: string, req: FuzzRequest): Promise<FuzzRespons
         port: base.port,
         method: req.method,
         path: wire(req.path),
-        headers: wireHeaders(req.headers),
+        headers: withBodyLength(wireHeaders(req.headers), req.body),
         agent: false,
         // Our own header blocks may be large (metadata up to ~12 KB); let answers be as large.
         maxHeaderSize: 64 * 1024,
