@@ -3,10 +3,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { DiskBlobStore } from './adapters/disk/disk-blob-store.js';
 import { CachedUploadStateStore } from './adapters/embedded/cached-upload-state-store.js';
-import { FileUploadStateStore } from './adapters/embedded/file-upload-state-store.js';
+import { FileUploadStateStore } from './adapters/disk/file-upload-state-store.js';
 import { MemoryLocker } from './adapters/embedded/memory-locker.js';
 import { DiskFileRecordStore } from './adapters/disk/file-record-store-on-disk.js';
-import { FileRecordLog } from './adapters/disk/file-record-log.js';
+import { RecordLog } from './adapters/disk/record-log.js';
 import { InProcessJobQueue } from './adapters/embedded/in-process-job-queue.js';
 import { MemoryEventBus } from './adapters/embedded/memory-event-bus.js';
 import { MemoryFileRegistry } from './adapters/embedded/memory-file-registry.js';
@@ -27,7 +27,7 @@ import { Files } from './core/files/files.js';
 import { FileProcessor } from './core/processing/file-processor.js';
 import { defaultSteps } from './core/processing/steps.js';
 import { WebhookDeliverer } from './core/processing/webhooks.js';
-import type { FileRecord } from './core/ports.js';
+import type { FileRecord, UploadRecord } from './core/ports.js';
 import { ExpirySweeper } from './core/lifecycle/expiry-sweeper.js';
 import { Uploads } from './core/uploads/uploads.js';
 import { createApp } from './http/app.js';
@@ -241,6 +241,8 @@ export async function createFerry(config: Config, logger: Logger): Promise<Ferry
 interface Storage {
   readonly blobs: BlobStore;
   readonly records: UploadStateStore;
+  /** Whether `records` answers from memory already (a record log): no cache in front of it then. */
+  readonly recordsInMemory?: boolean;
   readonly fileRecords: FileRecordStore;
   close(): Promise<void>;
 }
@@ -248,18 +250,28 @@ interface Storage {
 async function diskStorage(dataDir: string, shared: boolean): Promise<Storage> {
   const uploadsDir = path.join(dataDir, 'uploads');
   const blobs = new DiskBlobStore(uploadsDir, { shared });
-  const records = new FileUploadStateStore(uploadsDir);
   const filesDir = path.join(dataDir, 'files');
-  // One process owns an embedded data directory: its file records are a log. Replicas that share a
+  // One process owns an embedded data directory: its records are logs. Replicas that share a
   // directory (distributed mode on a shared volume) each write records of their own as files.
   if (shared) {
+    const records = new FileUploadStateStore(uploadsDir);
     const fileRecords = new DiskFileRecordStore(filesDir);
     await Promise.all([blobs.init(), records.init(), fileRecords.init()]);
     return { blobs, records, fileRecords, close: async () => undefined };
   }
-  const fileRecords = new FileRecordLog(filesDir);
-  await Promise.all([blobs.init(), records.init(), fileRecords.init()]);
-  return { blobs, records, fileRecords, close: () => fileRecords.close() };
+  const records = new RecordLog<UploadRecord>(uploadsDir, 'upload');
+  const fileRecords = new RecordLog<FileRecord>(filesDir, 'file');
+  const opened = await Promise.allSettled([blobs.init(), records.init(), fileRecords.init()]);
+  const close = async () => {
+    await Promise.all([records.close(), fileRecords.close()]);
+  };
+  const failed = opened.find((result) => result.status === 'rejected');
+  if (failed) {
+    // Let go of whichever log this process did take (its lock), then say why it cannot start.
+    await close().catch(() => undefined);
+    throw failed.reason;
+  }
+  return { blobs, records, recordsInMemory: true, fileRecords, close };
 }
 
 /**
@@ -308,8 +320,9 @@ async function s3Storage(s3: S3Config): Promise<Storage> {
 }
 
 /**
- * One process: locks, events and jobs in memory, the most recently used upload records cached in
- * memory, the file registry's index in memory over the durable file records.
+ * One process: locks, events and jobs in memory, upload records in memory (a record log on disk holds
+ * them all; on S3 the most recently used are cached), the file registry's index in memory over the
+ * durable file records.
  */
 async function embeddedState(storage: Storage): Promise<SharedState> {
   const registry = new MemoryFileRegistry(storage.fileRecords);
@@ -318,7 +331,7 @@ async function embeddedState(storage: Storage): Promise<SharedState> {
   const events = new MemoryEventBus();
   return {
     locker: new MemoryLocker(),
-    state: new CachedUploadStateStore(storage.records),
+    state: storage.recordsInMemory ? storage.records : new CachedUploadStateStore(storage.records),
     registry,
     events,
     jobs,

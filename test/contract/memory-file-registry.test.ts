@@ -2,10 +2,11 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileRecordLog } from '../../src/adapters/disk/file-record-log.js';
+import { RecordLog } from '../../src/adapters/disk/record-log.js';
 import { DiskFileRecordStore } from '../../src/adapters/disk/file-record-store-on-disk.js';
 import { MemoryFileRegistry } from '../../src/adapters/embedded/memory-file-registry.js';
 import { fileRecord, fileRegistryContract } from './file-registry.contract.js';
+import type { FileRecord } from '../../src/core/ports.js';
 
 const directories: string[] = [];
 async function tempDirectory(): Promise<string> {
@@ -30,7 +31,7 @@ async function registryOn(directory: string): Promise<MemoryFileRegistry> {
   return registry;
 }
 
-const logs: FileRecordLog[] = [];
+const logs: RecordLog<FileRecord>[] = [];
 afterEach(async () => {
   await Promise.all(logs.splice(0).map((log) => log.close()));
 });
@@ -38,7 +39,7 @@ afterEach(async () => {
 /** A process's log over `<directory>/files`: the previous process's log is closed first, as on a restart. */
 async function logRegistryOn(directory: string): Promise<MemoryFileRegistry> {
   await Promise.all(logs.splice(0).map((log) => log.close()));
-  const log = new FileRecordLog(path.join(directory, 'files'));
+  const log = new RecordLog<FileRecord>(path.join(directory, 'files'), 'file');
   await log.init();
   logs.push(log);
   const registry = new MemoryFileRegistry(log);
@@ -46,7 +47,7 @@ async function logRegistryOn(directory: string): Promise<MemoryFileRegistry> {
   return registry;
 }
 
-fileRegistryContract('embedded MemoryFileRegistry over FileRecordLog', async () => {
+fileRegistryContract('embedded MemoryFileRegistry over the file record log (RecordLog)', async () => {
   const directory = await tempDirectory();
   return {
     registry: await logRegistryOn(directory),

@@ -24,7 +24,7 @@ import {
   type FileJson,
   signedContentUrl,
 } from '../helpers/files-api.js';
-import { durableFileRecord, durableFileRecords } from '../helpers/file-record-log.js';
+import { durableFileRecord, durableFileRecords } from '../helpers/record-logs.js';
 import { startInProcessFerry, type InProcessFerry } from '../helpers/in-process-ferry.js';
 import { sleep, until } from '../helpers/poll.js';
 import { closeSseClients, openSse, type SseClient, type SseMessage } from '../helpers/sse-client.js';

@@ -26,7 +26,7 @@ import {
   type FileJson,
   signedContentUrl,
 } from '../helpers/files-api.js';
-import { durableFileRecord } from '../helpers/file-record-log.js';
+import { durableFileRecord } from '../helpers/record-logs.js';
 import { startInProcessFerry } from '../helpers/in-process-ferry.js';
 import { closeSseClients, openSse } from '../helpers/sse-client.js';
 import { patchHeaders, tusCreate, tusHead, tusPatchFile, uploadId } from '../helpers/tus.js';

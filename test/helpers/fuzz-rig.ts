@@ -21,8 +21,8 @@
  * - after every property (`checkState`): the tenant's listing holds every id it held before (except
  *   ids an accepted request named) and nothing else than ids the fuzzer created with a 201 (unless
  *   some request's outcome was unknown); every id the fuzzer created is a 22-character base64url
- *   id; every file under the data directory is `uploads/<id>`, `uploads/<id>.json` or the file
- *   record log (`files/records.log`, `files/records.lock`).
+ *   id; every file under the data directory is `uploads/<id>` or one of the record logs
+ *   (`uploads/records.log`, `files/records.log`) and its lock (`records.lock`).
  *
  * A request's outcome is unknown when it got no answer, or an answer Node's HTTP parser wrote for
  * malformed framing while Ferry was still handling the request (the raw requests of tus.test.ts):
@@ -33,7 +33,7 @@ import type fc from 'fast-check';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { durableFileRecords } from './file-record-log.js';
+import { durableRecords } from './record-logs.js';
 import { startInProcessFerry, type InProcessFerry } from './in-process-ferry.js';
 import {
   describeFuzzRequest,
@@ -324,7 +324,7 @@ export class FuzzRig {
     const added = [...now].filter((name) => !this.stored.has(name));
     const removed = [...this.stored].filter((name) => !now.has(name));
     if (added.length === 0 && removed.length === 0) return;
-    const durable = await durableFileRecords(this.ferry.dataDir);
+    const durable = await durableRecords(this.ferry.dataDir, 'files');
     const records = added
       .filter((name) => name.startsWith('files/'))
       .map((name) => JSON.stringify(durable.get(name.slice('files/'.length)) ?? '?'));
@@ -514,21 +514,24 @@ export function decodeLoosely(text: string): string {
 }
 
 /**
- * Names of what is stored: `uploads/<id>` and `uploads/<id>.json` (temporary files left out), and
- * `files/<id>` for each file record in the log `files/records.log`.
+ * Names of what is stored: `uploads/<id>` for each upload's bytes (temporary files left out), and
+ * `upload-records/<id>` and `files/<id>` for each record in the logs `uploads/records.log` and
+ * `files/records.log`.
  */
 async function storedNames(dataDir: string): Promise<Set<string>> {
   const names = new Set<string>();
   for (const name of await readdir(path.join(dataDir, 'uploads'))) {
-    if (/^[A-Za-z0-9_-]+(?:\.json)?$/.test(name)) names.add(`uploads/${name}`);
+    if (/^[A-Za-z0-9_-]{22}$/.test(name)) names.add(`uploads/${name}`);
   }
-  for (const id of (await durableFileRecords(dataDir)).keys()) names.add(`files/${id}`);
+  for (const id of (await durableRecords(dataDir, 'uploads')).keys()) names.add(`upload-records/${id}`);
+  for (const id of (await durableRecords(dataDir, 'files')).keys()) names.add(`files/${id}`);
   return names;
 }
 
-const UPLOAD_ENTRY = /^[A-Za-z0-9_-]{22}(?:\.json)?$/;
-/** The file record log and its owner's lock (see FileRecordLog). */
-const FILE_ENTRY = /^records\.(?:log|lock)$/;
+/** A record log and its owner's lock (see RecordLog). */
+const RECORD_LOG = /^records\.(?:log|lock)$/;
+const UPLOAD_ENTRY = new RegExp(`^[A-Za-z0-9_-]{22}$|${RECORD_LOG.source}`);
+const FILE_ENTRY = RECORD_LOG;
 
 async function strayEntries(dataDir: string): Promise<string[]> {
   const stray: string[] = [];

@@ -1,11 +1,12 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { UploadRecord, UploadStateStore } from '../../core/ports.js';
-import { readJsonFile, writeJsonAtomically } from '../disk/json-files.js';
+import { readJsonFile, writeJsonAtomically } from './json-files.js';
 
 /**
  * Upload records as one JSON file per upload (`<dir>/<id>.json`), beside the bytes, written
- * atomically (see writeJsonAtomically).
+ * atomically (see writeJsonAtomically): for replicas that share a data directory, where no one
+ * process can own a log (an embedded data directory keeps them in a RecordLog).
  */
 export class FileUploadStateStore implements UploadStateStore {
   constructor(private readonly directory: string) {}

@@ -2,12 +2,12 @@ import { appendFile, mkdtemp, readFile, readdir, rm, truncate, writeFile } from 
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FileRecordLog } from '../../src/adapters/disk/file-record-log.js';
+import { RecordLog } from '../../src/adapters/disk/record-log.js';
 import type { FileRecord } from '../../src/core/ports.js';
 import { fileRecord } from '../contract/file-registry.contract.js';
 
 const directories: string[] = [];
-const open: FileRecordLog[] = [];
+const open: RecordLog<FileRecord>[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((log) => log.close()));
   await Promise.all(directories.splice(0).map((directory) => rm(directory, { recursive: true, force: true })));
@@ -19,26 +19,26 @@ async function tempDirectory(): Promise<string> {
   return directory;
 }
 
-async function openLog(directory: string): Promise<FileRecordLog> {
-  const log = new FileRecordLog(directory);
+async function openLog(directory: string): Promise<RecordLog<FileRecord>> {
+  const log = new RecordLog<FileRecord>(directory, 'file');
   await log.init();
   open.push(log);
   return log;
 }
 
-async function reopen(directory: string, log: FileRecordLog): Promise<FileRecordLog> {
+async function reopen(directory: string, log: RecordLog<FileRecord>): Promise<RecordLog<FileRecord>> {
   await log.close();
   open.splice(open.indexOf(log), 1);
   return openLog(directory);
 }
 
-async function all(log: FileRecordLog): Promise<FileRecord[]> {
+async function all(log: RecordLog<FileRecord>): Promise<FileRecord[]> {
   const records: FileRecord[] = [];
   for await (const id of log.list()) records.push((await log.get(id))!);
   return records.sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
-describe('FileRecordLog', () => {
+describe('RecordLog (file records; upload records use the same class)', () => {
   it('keeps puts and deletes across a restart, from one log file', async () => {
     const directory = await tempDirectory();
     const log = await openLog(directory);
@@ -113,12 +113,21 @@ describe('FileRecordLog', () => {
     const directory = await tempDirectory();
     // pid 1 is always alive (and is not this process).
     await writeFile(path.join(directory, 'records.lock'), '1');
-    await expect(new FileRecordLog(directory).init()).rejects.toThrow(/in use by process 1/);
+    await expect(new RecordLog<FileRecord>(directory, 'file').init()).rejects.toThrow(/in use by process 1/);
     // A pid far above pid_max belongs to no process: a lock left by a killed one.
     await writeFile(path.join(directory, 'records.lock'), '999999999');
     const log = await openLog(directory);
     await log.put(fileRecord());
     expect(await readFile(path.join(directory, 'records.lock'), 'utf8')).toBe(String(process.pid));
+  });
+
+  it('leaves the lock of the live process that owns the log when a refused opener closes', async () => {
+    const directory = await tempDirectory();
+    await writeFile(path.join(directory, 'records.lock'), '1');
+    const refused = new RecordLog<FileRecord>(directory, 'file');
+    await expect(refused.init()).rejects.toThrow(/in use by process 1/);
+    await refused.close();
+    expect(await readFile(path.join(directory, 'records.lock'), 'utf8')).toBe('1');
   });
 
   it('refuses an id that could not be listed again', async () => {

@@ -2,14 +2,13 @@ import { close, open, write } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { FileRecord, FileRecordStore } from '../../core/ports.js';
 
 const openFile = promisify(open);
 const closeFile = promisify(close);
 
 // Ids are upload ids (base64url), as the other record stores require.
 const ID = /^[A-Za-z0-9_-]+$/;
-/** Records of older versions (and of DiskFileRecordStore): one `<id>.json` per file. */
+/** Records of older versions (and of the stores replicas use on a shared volume): one `<id>.json` per record. */
 const RECORD_FILE = /^([A-Za-z0-9_-]+)\.json$/;
 const LOG = 'records.log';
 /** Holds the pid of the process that owns the log: two writers would lose each other's records. */
@@ -18,7 +17,12 @@ const LOCK = 'records.lock';
 const COMPACT_FACTOR = 2;
 const COMPACT_FLOOR_BYTES = 4 * 1024 * 1024;
 
-type Entry = { readonly put: FileRecord } | { readonly delete: string };
+/** What every record kept in a log has. */
+export interface LoggedRecord {
+  readonly id: string;
+}
+
+type Entry<T> = { readonly put: T } | { readonly delete: string };
 
 interface Waiter {
   resolve(): void;
@@ -26,33 +30,42 @@ interface Waiter {
 }
 
 /**
- * The durable file records of embedded mode (one process owns the data directory): an append-only
- * log, `<dir>/records.log`, one JSON line per change (`{"put":record}` or `{"delete":id}`), replayed
- * into memory at start and rewritten whole when it has grown to twice what it holds.
+ * The durable records of embedded mode (one process owns the data directory): the file records
+ * (`files/`) and the upload records (`uploads/`), each kind in an append-only log, `<dir>/records.log`,
+ * one JSON line per change (`{"put":record}` or `{"delete":id}`), replayed into memory at start and
+ * rewritten whole when it has grown to twice what it holds. It is both a FileRecordStore and an
+ * UploadStateStore.
  *
- * Why not a file per record (DiskFileRecordStore, kept for a directory that replicas share): a record
- * changes three times in a small upload's life, and each change as a temporary file plus a rename
- * creates an inode and rewrites a directory entry, which made the registry cost small uploads about a
- * third of their throughput. An append is one write; appends that arrive while one is under way go
- * out together in the next write.
+ * Why not a file per record (DiskFileRecordStore and FileUploadStateStore, kept for a directory that
+ * replicas share): a file record changes three times in a small upload's life and an upload record at
+ * least once, and each change as a temporary file plus a rename creates an inode and rewrites a
+ * directory entry, which made the records cost small uploads about a third of their throughput. An
+ * append is one write; appends that arrive while one is under way go out together in the next write.
  *
  * Durability is the same as for the bytes (DiskBlobStore): handed to the kernel, no fsync. A power
  * loss can cut the last line short; replay ignores a line that does not parse (only the last can be
  * cut), and the rewrite at start removes it. The rewrite goes to a temporary file that is renamed over
- * the log, so a crash in the middle leaves the old log whole.
+ * the log, so a crash in the middle leaves the old log whole. Every record is in memory, as the
+ * file registry's index is anyway: about half a kilobyte per record.
  */
-export class FileRecordLog implements FileRecordStore {
-  private readonly records = new Map<string, FileRecord>();
+export class RecordLog<T extends LoggedRecord> {
+  private readonly records = new Map<string, T>();
   /** Length of each record's line, to know how much of the log is still live. */
   private readonly lineBytes = new Map<string, number>();
   private liveBytes = 0;
   private logBytes = 0;
   private fd: number | undefined;
+  /** Whether this process holds the lock (and so may remove it). */
+  private owner = false;
   private queue: { line: string; apply: () => void; waiter: Waiter }[] = [];
   private flushing = false;
   private readonly idle: (() => void)[] = [];
 
-  constructor(private readonly directory: string) {}
+  /** `kind` names the records in errors (`file`, `upload`). */
+  constructor(
+    private readonly directory: string,
+    private readonly kind: string,
+  ) {}
 
   private get logFile(): string {
     return path.join(this.directory, LOG);
@@ -64,7 +77,7 @@ export class FileRecordLog implements FileRecordStore {
     const names = await readdir(this.directory);
     const legacy = names.filter((name) => RECORD_FILE.test(name));
     for (const name of legacy) {
-      const record = JSON.parse(await readFile(path.join(this.directory, name), 'utf8')) as FileRecord;
+      const record = JSON.parse(await readFile(path.join(this.directory, name), 'utf8')) as T;
       this.remember(record, JSON.stringify({ put: record }).length + 1);
     }
     await this.replay();
@@ -79,6 +92,8 @@ export class FileRecordLog implements FileRecordStore {
     await this.settled();
     if (this.fd !== undefined) await closeFile(this.fd);
     this.fd = undefined;
+    if (!this.owner) return;
+    this.owner = false;
     await rm(path.join(this.directory, LOCK), { force: true });
   }
 
@@ -91,6 +106,7 @@ export class FileRecordLog implements FileRecordStore {
     for (;;) {
       try {
         await writeFile(lock, String(process.pid), { flag: 'wx' });
+        this.owner = true;
         return;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -105,18 +121,20 @@ export class FileRecordLog implements FileRecordStore {
     }
   }
 
-  get(id: string): Promise<FileRecord | undefined> {
+  get(id: string): Promise<T | undefined> {
     return Promise.resolve(this.records.get(id));
   }
 
-  put(record: FileRecord): Promise<void> {
-    if (!ID.test(record.id)) return Promise.reject(new RangeError(`not a file id: ${JSON.stringify(record.id)}`));
-    const line = `${JSON.stringify({ put: record } satisfies Entry)}\n`;
+  put(record: T): Promise<void> {
+    if (!ID.test(record.id)) {
+      return Promise.reject(new RangeError(`not a ${this.kind} id: ${JSON.stringify(record.id)}`));
+    }
+    const line = `${JSON.stringify({ put: record } satisfies Entry<T>)}\n`;
     return this.append(line, () => this.remember(record, line.length));
   }
 
   delete(id: string): Promise<void> {
-    return this.append(`${JSON.stringify({ delete: id } satisfies Entry)}\n`, () => this.forget(id));
+    return this.append(`${JSON.stringify({ delete: id } satisfies Entry<T>)}\n`, () => this.forget(id));
   }
 
   async *list(): AsyncIterable<string> {
@@ -138,7 +156,7 @@ export class FileRecordLog implements FileRecordStore {
       const batch = this.queue;
       this.queue = [];
       try {
-        if (this.fd === undefined) throw new Error('the file record log is closed');
+        if (this.fd === undefined) throw new Error(`the ${this.kind} record log is closed`);
         const text = batch.map((entry) => entry.line).join('');
         await writeAll(this.fd, Buffer.from(text));
         this.logBytes += text.length;
@@ -173,13 +191,13 @@ export class FileRecordLog implements FileRecordStore {
     }
     for (const line of text.split('\n')) {
       if (line === '') continue;
-      let entry: Entry;
+      let entry: Entry<T>;
       try {
-        entry = JSON.parse(line) as Entry;
+        entry = JSON.parse(line) as Entry<T>;
       } catch {
         continue; // A line cut short by a power loss: the change it held was never acknowledged as stored.
       }
-      if ('put' in entry && entry.put && typeof entry.put.id === 'string') this.remember(entry.put, line.length + 1);
+      if ('put' in entry && entry.put && typeof (entry.put as Partial<LoggedRecord>).id === 'string') this.remember(entry.put, line.length + 1);
       else if ('delete' in entry && typeof entry.delete === 'string') this.forget(entry.delete);
     }
   }
@@ -187,7 +205,7 @@ export class FileRecordLog implements FileRecordStore {
   /** Writes every record to a new log and puts it in place of the old one. */
   private async rewrite(): Promise<void> {
     const temporary = `${this.logFile}.${process.pid}.tmp`;
-    const lines = [...this.records.values()].map((record) => `${JSON.stringify({ put: record } satisfies Entry)}\n`);
+    const lines = [...this.records.values()].map((record) => `${JSON.stringify({ put: record } satisfies Entry<T>)}\n`);
     const snapshot = lines.join('');
     await writeFile(temporary, snapshot);
     await rename(temporary, this.logFile);
@@ -197,7 +215,7 @@ export class FileRecordLog implements FileRecordStore {
     this.logBytes = snapshot.length;
   }
 
-  private remember(record: FileRecord, bytes: number): void {
+  private remember(record: T, bytes: number): void {
     this.liveBytes += bytes - (this.lineBytes.get(record.id) ?? 0);
     this.lineBytes.set(record.id, bytes);
     this.records.set(record.id, record);
