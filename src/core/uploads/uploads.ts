@@ -183,15 +183,16 @@ export class Uploads {
   }
 
   /**
-   * Appends a request body at `offset` and resolves with the new offset. The caller holds the
-   * upload's lock and has checked `offset` against the stored offset and the body against the size.
+   * Appends a request body at `offset` and resolves with the upload as it is then (its `offset` the
+   * new one). The caller holds the upload's lock and has checked `offset` against the stored offset
+   * and the body against the size.
    *
    * With `expected`, the bytes become part of the upload only if the whole body matches the
    * checksum; otherwise none of them is kept. A body shorter than the length the checksum covers was
    * interrupted (`chunk_interrupted`, retryable); a whole body that does not match is
    * `checksum_mismatch`. Either way a checksummed chunk is stored whole or not at all.
    */
-  async append(id: string, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<number> {
+  async append(id: string, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<Upload> {
     let newOffset: number;
     if (expected) {
       newOffset = await this.appendVerified(id, offset, body, expected);
@@ -205,8 +206,7 @@ export class Uploads {
       body.on('data', (chunk: Buffer) => this.observer.received(id, (received += chunk.length)));
       newOffset = await this.options.blobs.append(id, offset, body);
     }
-    if (!(await this.finishIfComplete(id, offset, newOffset))) this.observer.received(id, newOffset);
-    return newOffset;
+    return this.afterAppend(id, offset, newOffset);
   }
 
   private async appendVerified(
@@ -310,17 +310,22 @@ export class Uploads {
   }
 
   /**
-   * Once the last byte is stored the blob is finished (assembled, for stores that need it).
-   * Resolves with whether the upload is complete. `from` is the offset the append started at.
+   * The upload after an append from `from` to `offset`, read once (the caller holds the lock, so
+   * nobody else changed it). Once the last byte is stored the blob is finished (assembled, for stores
+   * that need it) and the observer told.
    */
-  private async finishIfComplete(id: string, from: number, offset: number): Promise<boolean> {
+  private async afterAppend(id: string, from: number, offset: number): Promise<Upload> {
     const record = await this.options.state.get(id);
-    if (record?.size === undefined || offset < record.size) return false;
+    if (!record) throw new FerryError('upload_not_found', 'upload not found');
+    const upload = this.view(record, offset, this.options.clock.now());
+    if (!upload.complete) {
+      this.observer.received(id, offset);
+      return upload;
+    }
     await this.options.blobs.finish(id);
-    // The observer gets what is known here (the last byte was stored just now) instead of looking
-    // the upload up again, and whether this append is what completed it (the caller holds the lock).
-    await this.observer.completed(this.view(record, offset, this.options.clock.now()), from < record.size);
-    return true;
+    // Whether this append is what completed it: the caller holds the lock.
+    await this.observer.completed(upload, record.size !== undefined && from < record.size);
+    return upload;
   }
 
   /** Ids of every upload record, expired ones included (for the sweeper). */

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Request, Response } from 'express';
-import { isFerryError } from '../../core/errors.js';
+import { FerryError, isFerryError } from '../../core/errors.js';
 import type { UploadPolicy } from '../../core/auth/upload-policy.js';
 import type { Locker } from '../../core/ports.js';
 import type { UploadSlots } from '../../core/uploads/upload-slots.js';
 import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
-import type { Uploads } from '../../core/uploads/uploads.js';
+import { isUploadId } from '../../core/uploads/upload-id.js';
+import type { Upload, Uploads } from '../../core/uploads/uploads.js';
 import { parseUploadChecksum } from './tus-headers.js';
 import { sendTus, stateHeaders, tusStatusOf } from './tus-responses.js';
 
@@ -59,11 +60,8 @@ export function createPatchHandler(options: PatchHandlerOptions) {
     res.locals.uploadId = id;
     try {
       const request = readPatchHeaders(req);
-      const policy = options.policyOf(req);
-      await checkPatchable(id, policy.tenant);
-      const newOffset = await writeBody(req, res, id, policy, request);
-      const after = await uploads.get(id, policy.tenant);
-      sendTus(res, 204, '', { 'Upload-Offset': String(newOffset), ...stateHeaders(after) });
+      const after = await writeBody(req, res, id, options.policyOf(req), request);
+      sendTus(res, 204, '', { 'Upload-Offset': String(after.offset), ...stateHeaders(after) });
     } catch (error) {
       refuse(req, res, error, true);
     }
@@ -72,21 +70,26 @@ export function createPatchHandler(options: PatchHandlerOptions) {
   /**
    * The body of a creation-with-upload POST, for an upload that was just created and that only this
    * request knows: written exactly as a PATCH at offset 0 would be (one fast path for every body).
-   * Resolves with the new offset; a refusal (`TusRefusal`, a core error) is for the caller to answer.
+   * Resolves with the upload after it; a refusal (`TusRefusal`, a core error) is for the caller to answer.
    */
-  async function writeCreationBody(req: Request, res: Response, id: string): Promise<number> {
+  async function writeCreationBody(req: Request, res: Response, id: string): Promise<Upload> {
     const request = { offset: 0, declaredLength: undefined, ...readBodyHeaders(req) };
     return writeBody(req, res, id, options.policyOf(req), request);
   }
 
-  /** Under the upload's lock and a slot of its tenant: checks the offset and length, then appends the body. */
+  /**
+   * Under the upload's lock and a slot of its tenant: checks that the upload takes bytes (live, not a
+   * final upload) at this offset and length, then appends the body. Resolves with the upload after it.
+   */
   async function writeBody(
     req: Request,
     res: Response,
     id: string,
     policy: UploadPolicy,
     request: PatchHeaders,
-  ): Promise<number> {
+  ): Promise<Upload> {
+    // A name no upload can have takes no slot and no lock (with Redis, a lock is a key named after it).
+    if (!isUploadId(id)) throw new FerryError('upload_not_found', 'upload not found');
     const tenant = policy.tenant;
     const releaseSlot = options.slots.acquire(tenant, policy.maxConcurrentUploads);
     try {
@@ -104,10 +107,11 @@ export function createPatchHandler(options: PatchHandlerOptions) {
       });
       req.off('close', abortWait);
 
-      let newOffset: number;
+      let after: Upload;
       let bodyStopped = false;
       try {
         const upload = await uploads.getLive(id, tenant);
+        if (upload.concatenation?.role === 'final') throw new TusRefusal(403, 'a final upload cannot be patched');
         if (upload.offset !== request.offset) throw new TusRefusal(409, 'Upload-Offset conflict');
         // A deferred length may grow up to the limit the upload was created under.
         const maxSize = upload.limits?.maxSize ?? options.maxSize;
@@ -130,7 +134,7 @@ export function createPatchHandler(options: PatchHandlerOptions) {
           if (!req.complete) stop();
         });
         req.pipe(body);
-        newOffset = await uploads.append(id, request.offset, body, request.checksum);
+        after = await uploads.append(id, request.offset, body, request.checksum);
         if (body.exceeded) {
           stop();
           throw new TusRefusal(413, "upload's size exceeded");
@@ -139,10 +143,10 @@ export function createPatchHandler(options: PatchHandlerOptions) {
         stopBody = undefined;
         await lock.unlock();
       }
-      res.locals.bytesReceived = newOffset - request.offset;
+      res.locals.bytesReceived = after.offset - request.offset;
       // The rest of a body we stopped reading is still on the wire: this connection cannot be reused.
       if (!req.complete) res.shouldKeepAlive = false;
-      return newOffset;
+      return after;
     } finally {
       releaseSlot();
     }
@@ -155,11 +159,6 @@ export function createPatchHandler(options: PatchHandlerOptions) {
     if (error instanceof TusRefusal) sendTus(res, error.status, `${error.message}\n`);
     else if (isFerryError(error)) sendTus(res, tusStatusOf(error, onUploadUrl), `${error.message}\n`);
     else throw error;
-  }
-
-  async function checkPatchable(id: string, tenant: string): Promise<void> {
-    const upload = await uploads.getLive(id, tenant);
-    if (upload.concatenation?.role === 'final') throw new TusRefusal(403, 'a final upload cannot be patched');
   }
 
   /**

@@ -12,7 +12,7 @@ import { typeAllowed } from '../../core/tenancy.js';
 import type { UploadSlots } from '../../core/uploads/upload-slots.js';
 import type { Locker } from '../../core/ports.js';
 import { CHECKSUM_ALGORITHMS } from '../../core/uploads/checksums.js';
-import type { Uploads } from '../../core/uploads/uploads.js';
+import type { Upload, Uploads } from '../../core/uploads/uploads.js';
 import { CoreDataStore } from './core-datastore.js';
 import { sendUploadBytes } from './download.js';
 import { carriesUploadBytes, createPatchHandler } from './patch-handler.js';
@@ -183,9 +183,11 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     const id = uploadIdOf(req, response);
     res.locals.uploadId = id;
     res.locals.bytesReceived = bytesReceivedBy(req, response);
+    let upload: Upload | undefined;
     if (bodyType !== undefined && id && response.status === 201) {
       try {
-        response.headers.set('Upload-Offset', String(await bodies.writeCreationBody(req, res, id)));
+        upload = await bodies.writeCreationBody(req, res, id);
+        response.headers.set('Upload-Offset', String(upload.offset));
         // @tus/server's Upload-Expires was for an empty upload; the state headers below tell the truth.
         response.headers.delete('Upload-Expires');
       } catch (error) {
@@ -198,7 +200,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     if (req.method === 'OPTIONS') response.headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     for (const [name, value] of Object.entries(retryAfter(response.status))) response.headers.set(name, value);
     if (id && response.ok && req.method !== 'DELETE' && req.method !== 'OPTIONS') {
-      const upload = await uploads.findInAnyTenant(id);
+      upload ??= await uploads.findInAnyTenant(id);
       if (upload) for (const [name, value] of Object.entries(stateHeaders(upload))) response.headers.set(name, value);
     }
     await sendNodeResponse(res, response);
