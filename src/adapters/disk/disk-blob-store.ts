@@ -1,9 +1,10 @@
 import { close, createReadStream, createWriteStream, open, stat, type Stats } from 'node:fs';
-import { access, constants, mkdir, readFile, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStat, BlobStore, ByteRange } from '../../core/ports.js';
+import { readTextFile } from './json-files.js';
 
 /** How many blobs' sizes a store that owns its directory keeps in memory (the most recently written). */
 const KNOWN_SIZES = 10_000;
@@ -144,13 +145,9 @@ export class DiskBlobStore implements BlobStore {
 
   /** The size before a tentative append that is under way or was cut short by a crash. */
   private async pendingOffsetOf(id: string): Promise<number | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.pendingMarkerOf(id), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    // Read on every `stat` of a shared directory, where the marker is almost never there.
+    const text = await readTextFile(this.pendingMarkerOf(id));
+    if (text === undefined) return undefined;
     const offset = Number(text);
     return Number.isSafeInteger(offset) && offset >= 0 ? offset : 0;
   }

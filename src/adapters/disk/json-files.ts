@@ -23,16 +23,18 @@ export function writeJsonAtomically(file: string, value: unknown): Promise<void>
   });
 }
 
-/** The parsed JSON in `file`, or undefined when there is no such file. */
-export function readJsonFile<T>(file: string): Promise<T | undefined> {
-  return new Promise<T | undefined>((resolve, reject) => {
+/** The text in `file`, or undefined when there is no such file (callback `fs`, as above). */
+export function readTextFile(file: string): Promise<string | undefined> {
+  return new Promise<string | undefined>((resolve, reject) => {
     readFile(file, 'utf8', (error, text) => {
       if (error) return error.code === 'ENOENT' ? resolve(undefined) : reject(error);
-      try {
-        resolve(JSON.parse(text) as T);
-      } catch (parseError) {
-        reject(parseError as Error);
-      }
+      resolve(text);
     });
   });
+}
+
+/** The parsed JSON in `file`, or undefined when there is no such file. */
+export async function readJsonFile<T>(file: string): Promise<T | undefined> {
+  const text = await readTextFile(file);
+  return text === undefined ? undefined : (JSON.parse(text) as T);
 }
