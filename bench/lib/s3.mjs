@@ -24,6 +24,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { memory, resetPeakRss, sample } from './procstat.mjs';
+import { waitNoPending } from './processing.mjs';
 import { freePort, stopServer, track } from './servers.mjs';
 import { MiB, sleep } from './util.mjs';
 import { mismatch, startFerryVariant } from './variants.mjs';
@@ -266,7 +267,18 @@ export async function startS3Variant(name, tmp, moto, s3) {
       },
       cpuProfDir: s3.cpuProfDir,
     });
-    return { ...v, s3: true, tempDir, watch: () => s3Watch(moto, tempDir), afterCleanup };
+    return {
+      ...v,
+      s3: true,
+      tempDir,
+      watch: () => s3Watch(moto, tempDir),
+      afterCleanup,
+      // ferry-s3 is embedded Ferry: after an upload it processes the file, reading the object back
+      // from moto (a ranged GET to sniff the type, a whole GET to hash it). Waited for after each run,
+      // untimed, as for ferry: otherwise those reads, which moto serves from the whole object in
+      // memory, ran into the next run (the other variant's as often as not) and its DELETE.
+      settle: () => waitNoPending(v.base, { pollMs: 25, timeoutS: 300, what: `${name}: processing after the run` }),
+    };
   }
   if (name === 'lib-storage') {
     // Its own client with the SDK's defaults, as an application would have.
