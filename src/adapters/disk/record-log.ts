@@ -197,7 +197,8 @@ export class RecordLog<T extends LoggedRecord> {
       } catch {
         continue; // A line cut short by a power loss: the change it held was never acknowledged as stored.
       }
-      if ('put' in entry && entry.put && typeof (entry.put as Partial<LoggedRecord>).id === 'string') this.remember(entry.put, line.length + 1);
+      if ('put' in entry && entry.put && typeof (entry.put as Partial<LoggedRecord>).id === 'string')
+        this.remember(entry.put, line.length + 1);
       else if ('delete' in entry && typeof entry.delete === 'string') this.forget(entry.delete);
     }
   }
