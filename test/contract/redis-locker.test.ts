@@ -64,6 +64,40 @@ describe('RedisLocker across replicas', () => {
     await other.unlock();
   });
 
+  it('notifies waiters on unlock only when somebody asked for the lock: an uncontended unlock publishes nothing, a contended one wakes the waiter at once', async () => {
+    const a = await open('xr5:');
+    const b = await open('xr5:');
+    // A third connection counts what is published on the locks' free channels.
+    const watcher = await connectRedis(redis.url, silent);
+    opened.push(watcher);
+    const notifications: string[] = [];
+    watcher.subscriber.on('pmessage', (_pattern: string, channel: string) => notifications.push(channel));
+    await watcher.subscriber.psubscribe('xr5:lock-free:*');
+
+    const alone = a.newLock('quiet');
+    await alone.lock(never(), () => undefined);
+    await alone.unlock();
+
+    const held = a.newLock('busy');
+    let releaseAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (releaseAsked = resolve));
+    await held.lock(never(), () => releaseAsked());
+    const waiter = b.newLock('busy');
+    const waiting = waiter.lock(never(), () => undefined);
+    await asked;
+    // By now the waiter polls every 500 ms: only the notification can wake it sooner.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const releasedAt = Date.now();
+    await held.unlock();
+    await waiting;
+    const wokenAfter = Date.now() - releasedAt;
+    await waiter.unlock();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    expect(notifications).toEqual(['xr5:lock-free:busy']);
+    expect(wokenAfter).toBeLessThan(100);
+  });
+
   it('frees the lock of a holder that died (no unlock, connections gone) within its TTL', async () => {
     const dying = await replica('xr2:', { ttlMs: 600 });
     await dying.locker.newLock('orphan').lock(never(), () => undefined);

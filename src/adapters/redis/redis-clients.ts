@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { FerryError } from '../../core/errors.js';
@@ -90,5 +91,26 @@ export async function redisCall<T>(call: () => Promise<T>): Promise<T> {
     return await call();
   } catch {
     throw new FerryError('service_unavailable', 'shared state is unavailable; retry shortly');
+  }
+}
+
+/**
+ * A Lua script sent to Redis once: EVALSHA by its hash, and EVAL (which makes Redis cache it) when
+ * Redis answers NOSCRIPT (it restarted, or never ran it). Errors are Redis's, for `redisCall`.
+ */
+export class LuaScript {
+  private readonly sha: string;
+
+  constructor(private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(commands: Redis, numberOfKeys: number, ...keysAndArgs: string[]): Promise<unknown> {
+    try {
+      return await commands.evalsha(this.sha, numberOfKeys, ...keysAndArgs);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return commands.eval(this.source, numberOfKeys, ...keysAndArgs);
+    }
   }
 }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { checkPageLimit, fileMatchesQuery } from '../../core/files/matching.js';
 import type { Redis } from 'ioredis';
 import { FerryError } from '../../core/errors.js';
 import type { FilePage, FileQuery, FileRecord, FileRecordStore, FileRegistry } from '../../core/ports.js';
-import { redisCall } from './redis-clients.js';
+import { LuaScript, redisCall } from './redis-clients.js';
 
 export interface RedisFileRegistryOptions {
   readonly commands: Redis;
@@ -26,7 +25,8 @@ export interface RedisFileRegistryOptions {
  *
  * The old indexes are not in KEYS: fine on a single Redis, which is what Ferry supports.
  */
-const REPLACE = `local mode, json, member, updated = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+// Sent by its SHA1 (EVALSHA) once Redis has it, not as ~700 bytes of text every time.
+const REPLACE = new LuaScript(`local mode, json, member, updated = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if mode == 'absent' and redis.call('exists', KEYS[1]) == 1 then return 0 end
 local old = redis.call('lrange', KEYS[2], 0, -1)
 if mode == 'unless-newer' and old[2] and tonumber(old[2]) > tonumber(updated) then return 0 end
@@ -39,12 +39,9 @@ end
 for i = 3, #KEYS do redis.call('zadd', KEYS[i], 0, member) end
 redis.call('set', KEYS[1], json)
 redis.call('rpush', KEYS[2], member, updated, unpack(KEYS, 3))
-return 1`;
+return 1`);
 
 type ReplaceMode = 'always' | 'absent' | 'unless-newer';
-
-/** REPLACE is sent by its SHA1 (EVALSHA) once Redis has it, not as ~700 bytes of text every time. */
-const REPLACE_SHA = createHash('sha1').update(REPLACE).digest('hex');
 
 /** Records read from the durable store at once while reindexing. */
 const REINDEX_CONCURRENCY = 32;
@@ -205,16 +202,7 @@ export class RedisFileRegistry implements FileRegistry {
       next ? memberOf(next) : '',
       next ? String(Date.parse(next.updatedAt) || 0) : '0',
     ];
-    const { commands } = this.options;
-    await redisCall(async () => {
-      try {
-        return await commands.evalsha(REPLACE_SHA, 2 + joining.length, ...keysAndArgs);
-      } catch (error) {
-        // A Redis that has not run the script since it started: EVAL sends it (and caches it).
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-        return commands.eval(REPLACE, 2 + joining.length, ...keysAndArgs);
-      }
-    });
+    await redisCall(() => REPLACE.run(this.options.commands, 2 + joining.length, ...keysAndArgs));
   }
 
   /** The most selective index among the query's filters (the smallest), else all of the tenant. */

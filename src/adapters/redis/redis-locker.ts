@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { FerryError } from '../../core/errors.js';
 import { askToRelease } from '../../core/locks.js';
 import type { Lock, Locker, RequestRelease } from '../../core/ports.js';
-import { redisCall } from './redis-clients.js';
+import { LuaScript, redisCall } from './redis-clients.js';
 
 export interface RedisLockerOptions {
   readonly commands: Redis;
@@ -20,22 +20,29 @@ export interface RedisLockerOptions {
   readonly acquireTimeoutMs?: number;
 }
 
-// Delete or extend the lock only if this holder's token is still the one stored.
-const UNLOCK = `if redis.call('get', KEYS[1]) == ARGV[1] then
+// Delete or extend the lock only if this holder's token is still the one stored. A lock somebody
+// waits for is released with a notification on its free channel; one nobody asked for, without.
+const UNLOCK_AND_NOTIFY = new LuaScript(`if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('del', KEYS[1])
   redis.call('publish', KEYS[2], '1')
   return 1
 end
-return 0`;
-const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then
+return 0`);
+const UNLOCK = new LuaScript(`if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0`);
+const RENEW = new LuaScript(`if redis.call('get', KEYS[1]) == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2])
 end
-return 0`;
+return 0`);
 
 interface Holding {
   readonly token: string;
   readonly requestRelease: RequestRelease;
   readonly renewal: NodeJS.Timeout;
+  /** Somebody asked for the lock (a waiter publishes a release request before it waits). */
+  contended: boolean;
 }
 
 /**
@@ -43,7 +50,10 @@ interface Holding {
  * released with a compare-and-delete. A request that finds an upload locked publishes a release
  * request; the replica holding the lock (subscribed to release requests on its own connection) asks
  * its request to finish, exactly as the embedded locker does in one process. Waiters wake on the
- * unlock notification, and poll as a fallback so a lost message only costs time.
+ * unlock notification, and poll as a fallback so a lost message only costs time. Only a lock that
+ * got a release request is released with a notification: most locks are never waited for, and a
+ * notification is a message to every replica's subscriber. (A release request that arrives while the
+ * holder is already letting go costs its waiter one poll interval, at first 25 ms.)
  */
 export class RedisLocker implements Locker {
   readonly ttlMs: number;
@@ -85,7 +95,9 @@ export class RedisLocker implements Locker {
   private onMessage(channel: string): void {
     if (channel.startsWith(this.releaseChannelPrefix)) {
       const holding = this.holdings.get(channel.slice(this.releaseChannelPrefix.length));
-      if (holding) askToRelease(holding.requestRelease);
+      if (!holding) return;
+      holding.contended = true;
+      askToRelease(holding.requestRelease);
     } else if (channel.startsWith(this.freeChannelPrefix)) {
       for (const wake of this.wakers.get(channel.slice(this.freeChannelPrefix.length)) ?? []) wake();
     }
@@ -121,7 +133,8 @@ export class RedisLocker implements Locker {
     clearInterval(holding.renewal);
     this.holdings.delete(id);
     try {
-      await this.options.commands.eval(UNLOCK, 2, this.keyOf(id), `${this.freeChannelPrefix}${id}`, token);
+      const script = holding.contended ? UNLOCK_AND_NOTIFY : UNLOCK;
+      await script.run(this.options.commands, 2, this.keyOf(id), `${this.freeChannelPrefix}${id}`, token);
     } catch (error) {
       this.options.logger.warn({ err: error, upload_id: id }, 'could not release a lock; it expires with its TTL');
     }
@@ -133,12 +146,12 @@ export class RedisLocker implements Locker {
     if (stale) clearInterval(stale.renewal);
     const renewal = setInterval(() => void this.renew(id, token), this.renewEveryMs);
     renewal.unref();
-    this.holdings.set(id, { token, requestRelease, renewal });
+    this.holdings.set(id, { token, requestRelease, renewal, contended: false });
   }
 
   private async renew(id: string, token: string): Promise<void> {
     try {
-      const renewed = await this.options.commands.eval(RENEW, 1, this.keyOf(id), token, String(this.ttlMs));
+      const renewed = await RENEW.run(this.options.commands, 1, this.keyOf(id), token, String(this.ttlMs));
       if (renewed === 1) return;
       // The lock expired (Redis was unreachable longer than the TTL) and may belong to someone else
       // now: the request holding it must stop writing as soon as it can.
