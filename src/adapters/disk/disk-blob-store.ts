@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobStat, BlobStore, ByteRange } from '../../core/ports.js';
+import { setRecentlyUsed } from '../recently-used.js';
 import { readTextFile } from './json-files.js';
 
 /** How many blobs' sizes a store that owns its directory keeps in memory (the most recently written). */
@@ -134,13 +135,7 @@ export class DiskBlobStore implements BlobStore {
   /** Notes a blob's size after this process changed it (owned directory only; replicas may change it too). */
   private remember(id: string, size: number): void {
     if (this.options.shared) return;
-    // Re-inserting keeps the map in order of last write, so the oldest entry is evicted first.
-    this.known.delete(id);
-    this.known.set(id, { size, modifiedAt: new Date() });
-    if (this.known.size > KNOWN_SIZES) {
-      const oldest = this.known.keys().next().value;
-      if (oldest !== undefined) this.known.delete(oldest);
-    }
+    setRecentlyUsed(this.known, id, { size, modifiedAt: new Date() }, KNOWN_SIZES);
   }
 
   /** The size before a tentative append that is under way or was cut short by a crash. */

@@ -1,4 +1,5 @@
 import type { UploadRecord, UploadStateStore } from '../../core/ports.js';
+import { setRecentlyUsed } from '../recently-used.js';
 
 /**
  * An in-memory copy of the most recently used records in front of a durable store, so the hot path
@@ -36,13 +37,7 @@ export class CachedUploadStateStore implements UploadStateStore {
     return this.durable.list();
   }
 
-  /** Map iteration follows insertion order: re-inserting marks a record as recently used. */
   private remember(record: UploadRecord): void {
-    this.cache.delete(record.id);
-    this.cache.set(record.id, record);
-    if (this.cache.size > this.capacity) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
+    setRecentlyUsed(this.cache, record.id, record, this.capacity);
   }
 }
