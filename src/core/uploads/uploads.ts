@@ -183,16 +183,18 @@ export class Uploads {
   }
 
   /**
-   * Appends a request body at `offset` and resolves with the upload as it is then (its `offset` the
-   * new one). The caller holds the upload's lock and has checked `offset` against the stored offset
-   * and the body against the size.
+   * Appends a request body at `offset` of `upload` and resolves with the upload as it is then (its
+   * `offset` the new one). The caller holds the upload's lock, looked `upload` up under it (with any
+   * length it declared since: nobody else changes the record while the lock is held) and has checked
+   * `offset` against the stored offset and the body against the size.
    *
    * With `expected`, the bytes become part of the upload only if the whole body matches the
    * checksum; otherwise none of them is kept. A body shorter than the length the checksum covers was
    * interrupted (`chunk_interrupted`, retryable); a whole body that does not match is
    * `checksum_mismatch`. Either way a checksummed chunk is stored whole or not at all.
    */
-  async append(id: string, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<Upload> {
+  async append(upload: UploadRecord, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<Upload> {
+    const { id } = upload;
     let newOffset: number;
     if (expected) {
       newOffset = await this.appendVerified(id, offset, body, expected);
@@ -206,7 +208,7 @@ export class Uploads {
       body.on('data', (chunk: Buffer) => this.observer.received(id, (received += chunk.length)));
       newOffset = await this.options.blobs.append(id, offset, body);
     }
-    return this.afterAppend(id, offset, newOffset);
+    return this.afterAppend(upload, offset, newOffset);
   }
 
   private async appendVerified(
@@ -310,13 +312,11 @@ export class Uploads {
   }
 
   /**
-   * The upload after an append from `from` to `offset`, read once (the caller holds the lock, so
-   * nobody else changed it). Once the last byte is stored the blob is finished (assembled, for stores
-   * that need it) and the observer told.
+   * The upload after an append from `from` to `offset`. Once the last byte is stored the blob is
+   * finished (assembled, for stores that need it) and the observer told.
    */
-  private async afterAppend(id: string, from: number, offset: number): Promise<Upload> {
-    const record = await this.options.state.get(id);
-    if (!record) throw new FerryError('upload_not_found', 'upload not found');
+  private async afterAppend(record: UploadRecord, from: number, offset: number): Promise<Upload> {
+    const { id } = record;
     const upload = this.view(record, offset, this.options.clock.now());
     if (!upload.complete) {
       this.observer.received(id, offset);

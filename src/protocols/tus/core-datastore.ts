@@ -7,6 +7,8 @@ export interface NewUploadContext {
   readonly tenant: string;
   readonly partial: boolean;
   readonly limits: UploadLimits;
+  /** Told the upload once it exists, so the answer needs no second lookup. */
+  readonly created: (upload: Upload) => void;
 }
 
 /**
@@ -53,6 +55,7 @@ export class CoreDataStore extends DataStore {
       ...(context.partial ? { concatenation: { role: 'partial' } as const } : {}),
     });
     upload.creation_date = created.createdAt;
+    context.created(created);
     return upload;
   }
 

@@ -134,7 +134,8 @@ export function createPatchHandler(options: PatchHandlerOptions) {
           if (!req.complete) stop();
         });
         req.pipe(body);
-        after = await uploads.append(id, request.offset, body, request.checksum);
+        const record = size === upload.size ? upload : { ...upload, size };
+        after = await uploads.append(record, request.offset, body, request.checksum);
         if (body.exceeded) {
           stop();
           throw new TusRefusal(413, "upload's size exceeded");

@@ -80,13 +80,15 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       await uploads.getLive(id, tenant);
     },
     async onUploadCreate(req, upload) {
-      createdBy.set(nodeRequestOf(req), upload.id);
+      const request = nodeRequestOf(req);
+      createdBy.set(request, upload.id);
       const policy = options.policyOf(nodeRequestOf(req));
       const metadata = applyPolicyToMetadata(policy, upload.metadata ?? {});
       store.newUploadContexts.set(upload, {
         tenant: policy.tenant,
         partial: req.headers.get('upload-concat')?.trim() === 'partial',
         limits: { maxSize: policy.maxSize, allowedTypes: policy.allowedTypes },
+        created: (created) => createdUploads.set(request, created),
       });
       return { metadata };
     },
@@ -110,6 +112,8 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
    * upload is removed again, and a refused request leaves nothing behind.
    */
   const createdBy = new WeakMap<IncomingMessage, string>();
+  /** The upload a creation request made, as it was made (its answer's state headers come from it). */
+  const createdUploads = new WeakMap<IncomingMessage, Upload>();
   async function removeRefusedCreation(req: Request, response: globalThis.Response): Promise<void> {
     const id = createdBy.get(req);
     if (req.method !== 'POST' || id === undefined || response.status < 400) return;
@@ -200,7 +204,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     if (req.method === 'OPTIONS') response.headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     for (const [name, value] of Object.entries(retryAfter(response.status))) response.headers.set(name, value);
     if (id && response.ok && req.method !== 'DELETE' && req.method !== 'OPTIONS') {
-      upload ??= await uploads.findInAnyTenant(id);
+      upload ??= (req.method === 'POST' ? createdUploads.get(req) : undefined) ?? (await uploads.findInAnyTenant(id));
       if (upload) for (const [name, value] of Object.entries(stateHeaders(upload))) response.headers.set(name, value);
     }
     await sendNodeResponse(res, response);
