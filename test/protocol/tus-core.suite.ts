@@ -219,6 +219,38 @@ export function tusCoreSuite(mode: string, start: StartFerry): void {
         expect((await create({ 'Upload-Length': '-1' })).status).toBe(400);
       });
 
+      it('answers 400 to both Upload-Length and Upload-Defer-Length, to a defer value other than 1, a non-integer length and an unknown Upload-Concat', async () => {
+        const cases: Record<string, string>[] = [
+          { 'Upload-Length': '5', 'Upload-Defer-Length': '1' },
+          { 'Upload-Defer-Length': '0' },
+          { 'Upload-Defer-Length': 'yes' },
+          { 'Upload-Length': '1.5' },
+          { 'Upload-Length': 'abc' },
+          { 'Upload-Length': '5', 'Upload-Concat': 'whole' },
+        ];
+        for (const headers of cases) {
+          const res = await create(headers);
+          expect(res.status, JSON.stringify(headers)).toBe(400);
+          expect(res.headers.get('location'), JSON.stringify(headers)).toBeNull();
+        }
+      });
+
+      it('answers 412 to a creation without Tus-Resumable and creates nothing', async () => {
+        const res = await fetch(`${ferry.url}/files/`, { method: 'POST', headers: { 'Upload-Length': '5' } });
+        expect(res.status).toBe(412);
+        expect(res.headers.get('location')).toBeNull();
+      });
+
+      it('answers a creation with 201, Location, Tus-Resumable, Upload-Expires and no Upload-Offset', async () => {
+        const res = await create({ 'Upload-Length': '5' });
+        expect(res.status).toBe(201);
+        expect(res.headers.get('tus-resumable')).toBe('1.0.0');
+        expect(res.headers.get('upload-offset')).toBeNull();
+        const expires = Date.parse(res.headers.get('upload-expires') ?? '');
+        expect(expires).toBeGreaterThan(Date.now());
+        expect((await head(res.headers.get('location')!)).headers.get('upload-length')).toBe('5');
+      });
+
       it('creates a zero-length upload that is complete at once and downloads as empty', async () => {
         const url = await createUpload(0);
         const res = await head(url);

@@ -9,7 +9,7 @@ import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
 import { isUploadId } from '../../core/uploads/upload-id.js';
 import type { Upload, Uploads } from '../../core/uploads/uploads.js';
 import { parseUploadChecksum } from './tus-headers.js';
-import { sendTus, stateHeaders, tusStatusOf } from './tus-responses.js';
+import { TusRefusal, sendTus, stateHeaders, tusStatusOf } from './tus-responses.js';
 
 export interface PatchHandlerOptions {
   readonly uploads: Uploads;
@@ -18,16 +18,6 @@ export interface PatchHandlerOptions {
   readonly lockDrainTimeoutMs: number;
   readonly policyOf: (req: IncomingMessage) => UploadPolicy;
   readonly slots: UploadSlots;
-}
-
-/** A refusal with the status tus prescribes; answered as plain text. */
-class TusRefusal extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /**

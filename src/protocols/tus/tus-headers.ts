@@ -1,6 +1,7 @@
+import { Metadata } from '@tus/utils';
 import { CHECKSUM_ALGORITHMS, isChecksumAlgorithm, type ExpectedChecksum } from '../../core/uploads/checksums.js';
 
-/** Parsing of the tus request headers Ferry handles itself (checksum, concatenation). */
+/** Parsing of the tus request headers Ferry handles itself (checksum, concatenation, metadata). */
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
@@ -51,4 +52,17 @@ export function parseUploadConcat(header: string, tusPath: string): Parsed<Uploa
     partIds.push(id);
   }
   return { ok: true, value: { role: 'final', partIds } };
+}
+
+/**
+ * `Upload-Metadata` as tus defines it (@tus/utils parses it). An empty header, which some clients
+ * (tuspy among them) send, means no metadata (API.md §3.2).
+ */
+export function parseUploadMetadata(header: string | undefined): Parsed<Record<string, string | null>> {
+  if (header === undefined || header.trim() === '') return { ok: true, value: {} };
+  try {
+    return { ok: true, value: { ...Metadata.parse(header) } };
+  } catch {
+    return { ok: false, error: 'Upload-Metadata is invalid' };
+  }
 }

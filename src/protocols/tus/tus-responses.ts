@@ -11,6 +11,16 @@ export const TUS_VERSION = '1.0.0';
 export const EXTRA_EXPOSED_HEADERS = ['Upload-Expires', 'Upload-Checksum', 'Tus-Checksum-Algorithm', 'Retry-After'];
 const EXPOSED = [EXPOSED_HEADERS, ...EXTRA_EXPOSED_HEADERS].join(', ');
 
+/** A refusal with the status tus prescribes; answered as plain text. */
+export class TusRefusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Headers that describe an upload's state beyond offset and length. */
 export function stateHeaders(upload: Upload): Record<string, string> {
   const headers: Record<string, string> = {};

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { Server, type ServerOptions } from '@tus/server';
-import { Metadata } from '@tus/utils';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { ServerRequest } from 'srvx';
@@ -12,11 +11,12 @@ import { typeAllowed } from '../../core/tenancy.js';
 import type { UploadSlots } from '../../core/uploads/upload-slots.js';
 import type { Locker } from '../../core/ports.js';
 import { CHECKSUM_ALGORITHMS } from '../../core/uploads/checksums.js';
-import type { Upload, Uploads } from '../../core/uploads/uploads.js';
+import type { Uploads } from '../../core/uploads/uploads.js';
 import { CoreDataStore } from './core-datastore.js';
 import { sendUploadBytes } from './download.js';
-import { carriesUploadBytes, createPatchHandler } from './patch-handler.js';
-import { parseUploadChecksum, parseUploadConcat } from './tus-headers.js';
+import { createCreationHandler } from './creation-handler.js';
+import { createPatchHandler } from './patch-handler.js';
+import { parseUploadChecksum, parseUploadConcat, parseUploadMetadata } from './tus-headers.js';
 import {
   EXTRA_EXPOSED_HEADERS,
   TUS_PATH,
@@ -47,12 +47,12 @@ export interface TusRouterOptions {
 const OVERRIDABLE_METHODS = new Set(['PATCH', 'DELETE', 'HEAD']);
 
 /**
- * tus 1.0 at `/files/`. @tus/server handles creation, HEAD, termination and OPTIONS over Ferry's core;
- * Ferry adds what it lacks or does differently, at its seams: every body (PATCH, and the body of a
- * creation-with-upload POST once @tus/server has created the upload) on Ferry's own fast body path
- * with checksums (patch-handler.ts), concatenation (final uploads are created here, partials through the creation hook), method
- * override, the 412 for an unsupported version, tenant checks, expiry from the last received byte,
- * error mapping, and downloads (@tus/server's GET crashed the process on Node 20, see TUS-NOTES.md).
+ * tus 1.0 at `/files/`. @tus/server answers HEAD, termination and OPTIONS over Ferry's core. Ferry
+ * answers the rest itself: creation, also with an upload's first bytes and for partial uploads
+ * (creation-handler.ts), every body on one fast path with checksums (patch-handler.ts), final uploads
+ * of a concatenation, method override, the 412 for an unsupported version, tenant checks, expiry from
+ * the last received byte, error mapping, and downloads (@tus/server's GET crashed the process on
+ * Node 20, see TUS-NOTES.md).
  */
 export function createTusRouter(options: TusRouterOptions): express.Router {
   const { uploads, tenantOf, logger } = options;
@@ -62,15 +62,12 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     path: TUS_PATH,
     datastore: store,
     locker: options.locker,
-    // Per request: the tenant's maximum, or a token's. Discovery (OPTIONS) shows the global one.
-    maxSize: (req) => (req.method === 'OPTIONS' ? options.maxSize : options.policyOf(nodeRequestOf(req)).maxSize),
+    // Only discovery (OPTIONS) reaches @tus/server with a size to tell: creation and bodies are Ferry's.
+    maxSize: options.maxSize,
     ...(options.corsAllows ? { allowedOrigins: options.corsAllows, allowedCredentials: true } : {}),
     lockDrainTimeout: options.lockDrainTimeoutMs,
     exposedHeaders: EXTRA_EXPOSED_HEADERS,
-    namingFunction: () => uploads.newId(),
-    generateUrl: (req, { id }) => uploadUrl(nodeRequestOf(req), id),
     async onIncomingRequest(req, id) {
-      if (req.method === 'POST') return;
       const tenant = tenantOf(nodeRequestOf(req));
       // Termination may remove an expired upload; everything else must be live.
       if (req.method === 'DELETE') {
@@ -79,24 +76,10 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       }
       await uploads.getLive(id, tenant);
     },
-    async onUploadCreate(req, upload) {
-      const request = nodeRequestOf(req);
-      createdBy.set(request, upload.id);
-      const policy = options.policyOf(nodeRequestOf(req));
-      const metadata = applyPolicyToMetadata(policy, upload.metadata ?? {});
-      store.newUploadContexts.set(upload, {
-        tenant: policy.tenant,
-        partial: req.headers.get('upload-concat')?.trim() === 'partial',
-        limits: { maxSize: policy.maxSize, allowedTypes: policy.allowedTypes },
-        created: (created) => createdUploads.set(request, created),
-      });
-      return { metadata };
-    },
-    // Must return an object: `undefined` turns a finished creation-with-upload POST into a 500.
-    onUploadFinish: async () => ({}),
-    onResponseError(req, error) {
+    onResponseError(_req, error) {
       if (isFerryError(error)) {
-        return { status_code: tusStatusOf(error, req.method !== 'POST'), body: `${error.message}\n` };
+        // Only requests on an upload URL (HEAD, DELETE) reach a core error here.
+        return { status_code: tusStatusOf(error, true), body: `${error.message}\n` };
       }
       if ('status_code' in error && error.status_code < 500) return undefined;
       // Anything else is a fault of ours: log it, tell the client nothing internal.
@@ -106,26 +89,6 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
   };
   const tus = new Server(serverOptions);
 
-  /**
-   * The upload a creation request made. A creation-with-upload whose body is then refused (460
-   * checksum, 413 too long) answers without a Location, so the client never learns the id: that
-   * upload is removed again, and a refused request leaves nothing behind.
-   */
-  const createdBy = new WeakMap<IncomingMessage, string>();
-  /** The upload a creation request made, as it was made (its answer's state headers come from it). */
-  const createdUploads = new WeakMap<IncomingMessage, Upload>();
-  async function removeRefusedCreation(req: Request, response: globalThis.Response): Promise<void> {
-    const id = createdBy.get(req);
-    if (req.method !== 'POST' || id === undefined || response.status < 400) return;
-    await removeRefusedUpload(id);
-  }
-
-  /** Best effort: an upload nobody can name is swept with the unfinished ones if this fails. */
-  async function removeRefusedUpload(id: string): Promise<void> {
-    await uploads
-      .remove(id)
-      .catch((error: unknown) => logger.warn({ err: error, upload_id: id }, 'refused upload not removed'));
-  }
   const bodies = createPatchHandler({
     uploads,
     locker: options.locker,
@@ -133,6 +96,15 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
     lockDrainTimeoutMs: options.lockDrainTimeoutMs,
     policyOf: options.policyOf,
     slots: options.slots,
+  });
+  const creation = createCreationHandler({
+    uploads,
+    locker: options.locker,
+    policyOf: options.policyOf,
+    applyPolicy: applyPolicyToMetadata,
+    uploadUrl,
+    bodies,
+    logger,
   });
 
   function uploadUrl(req: IncomingMessage, id: string): string {
@@ -158,7 +130,6 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       sendTus(res, refusal.status, refusal.body, refusal.headers);
       return;
     }
-    dropEmptyMetadataHeader(req);
     // Upload URLs are `/files/<id>`: anything deeper names no upload (and must not reach one
     // through its last segment, which is where @tus/server looks for the id).
     if (/^\/files\/[^/]+\/./.test(req.path)) {
@@ -166,45 +137,26 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       return;
     }
     if (req.method === 'PATCH') {
-      const id = uploadIdOf(req, undefined);
+      const id = uploadIdOf(req);
       if (id) await bodies.handlePatch(req, res, id);
       else sendTus(res, 404, 'Not found\n');
       return;
     }
-    const concat = req.method === 'POST' ? req.get('upload-concat') : undefined;
-    if (concat?.trim().startsWith('final')) {
-      await createFinalUpload(req, res, concat);
+    if (req.method === 'POST') {
+      const concat = req.get('upload-concat');
+      if (concat?.trim().startsWith('final')) await createFinalUpload(req, res, concat);
+      else await creation.handlePost(req, res);
       return;
     }
-
-    // Creation-with-upload: @tus/server creates the upload (headers, hooks, Location) without seeing
-    // the body, which then goes through Ferry's own body path as a PATCH at offset 0 would.
-    const bodyType = req.method === 'POST' && carriesUploadBytes(req) ? req.headers['content-type'] : undefined;
-    if (bodyType !== undefined) dropHeader(req, 'content-type');
+    // HEAD, DELETE and OPTIONS: @tus/server's.
+    dropEmptyMetadataHeader(req);
     const response = await tus.handleWeb(new NodeRequest({ req, res }));
-    if (bodyType !== undefined) req.headers['content-type'] = bodyType;
-    await removeRefusedCreation(req, response);
-    const id = uploadIdOf(req, response);
+    const id = uploadIdOf(req);
     res.locals.uploadId = id;
-    res.locals.bytesReceived = bytesReceivedBy(req, response);
-    let upload: Upload | undefined;
-    if (bodyType !== undefined && id && response.status === 201) {
-      try {
-        upload = await bodies.writeCreationBody(req, res, id);
-        response.headers.set('Upload-Offset', String(upload.offset));
-        // @tus/server's Upload-Expires was for an empty upload; the state headers below tell the truth.
-        response.headers.delete('Upload-Expires');
-      } catch (error) {
-        // A refused body leaves no upload: the client never learns its id.
-        await removeRefusedUpload(id);
-        bodies.refuse(req, res, error, false);
-        return;
-      }
-    }
     if (req.method === 'OPTIONS') response.headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     for (const [name, value] of Object.entries(retryAfter(response.status))) response.headers.set(name, value);
     if (id && response.ok && req.method !== 'DELETE' && req.method !== 'OPTIONS') {
-      upload ??= (req.method === 'POST' ? createdUploads.get(req) : undefined) ?? (await uploads.findInAnyTenant(id));
+      const upload = await uploads.findInAnyTenant(id);
       if (upload) for (const [name, value] of Object.entries(stateHeaders(upload))) response.headers.set(name, value);
     }
     await sendNodeResponse(res, response);
@@ -217,12 +169,9 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       sendTus(res, 400, `${concat.ok ? 'invalid Upload-Concat' : concat.error}\n`);
       return;
     }
-    let metadata: Record<string, string | null> | undefined;
-    const metadataHeader = req.get('upload-metadata');
-    try {
-      metadata = metadataHeader ? Metadata.parse(metadataHeader) : undefined;
-    } catch {
-      sendTus(res, 400, 'Upload-Metadata is invalid\n');
+    const metadata = parseUploadMetadata(req.get('upload-metadata'));
+    if (!metadata.ok) {
+      sendTus(res, 400, `${metadata.error}\n`);
       return;
     }
     try {
@@ -230,7 +179,7 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
       const upload = await uploads.concatenate({
         tenant: policy.tenant,
         partIds: concat.value.partIds,
-        metadata: applyPolicyToMetadata(policy, metadata ?? {}),
+        metadata: applyPolicyToMetadata(policy, metadata.value),
         maxSize: policy.maxSize,
         protocol: 'tus',
         limits: { maxSize: policy.maxSize, allowedTypes: policy.allowedTypes },
@@ -308,23 +257,14 @@ function nodeRequestOf(req: ServerRequest): IncomingMessage {
   return nodeRequest;
 }
 
-function uploadIdOf(req: Request, response: globalThis.Response | undefined): string | undefined {
-  const location = response?.headers.get('location');
-  const source = req.method === 'POST' ? location : req.path;
-  if (!source) return undefined;
-  const match = /\/files\/([^/?#]+)\/?(?:[?#].*)?$/.exec(source);
-  return match?.[1];
-}
-
-/** Bytes a creation-with-upload POST stored (PATCH is Ferry's own and counts for itself). */
-function bytesReceivedBy(req: Request, response: globalThis.Response): number | undefined {
-  const newOffset = response.headers.get('upload-offset');
-  return req.method === 'POST' && newOffset !== null ? Number(newOffset) : undefined;
+/** The upload an upload URL (`/files/<id>`) names. */
+function uploadIdOf(req: Request): string | undefined {
+  return /\/files\/([^/]+)\/?$/.exec(req.path)?.[1];
 }
 
 /**
- * Some clients (tuspy among them) send an empty `Upload-Metadata` header, which means no metadata
- * (API.md §3.2); @tus/server's header validation would answer 400.
+ * Some clients (tuspy among them) send an empty `Upload-Metadata` header on every request; it means
+ * no metadata (API.md §3.2), and @tus/server's header validation would answer 400.
  */
 function dropEmptyMetadataHeader(req: Request): void {
   const value = req.headers['upload-metadata'];
