@@ -38,7 +38,8 @@ interface CreationHeaders {
  * rules are tus 1.0's and @tus/server's: `Tus-Resumable` (412 without), exactly one of
  * `Upload-Length` and `Upload-Defer-Length: 1` (400), `Upload-Metadata` as tus defines it (400; empty
  * means none, API.md §3.2), `Upload-Length` within the request's maximum (413). The new upload's lock
- * is held while it is created, as @tus/server held it; a body then takes the PATCH path at offset 0.
+ * is held while it is created, as @tus/server held it; a body is then written under the same lock on
+ * the PATCH path, as at offset 0.
  */
 export function createCreationHandler(options: CreationHandlerOptions) {
   const { uploads, bodies } = options;
@@ -53,8 +54,8 @@ export function createCreationHandler(options: CreationHandlerOptions) {
       }
       const metadata = options.applyPolicy(policy, request.metadata);
       const id = uploads.newId();
-      let upload = await withLock(id, () =>
-        uploads.create({
+      const create = async () => {
+        const upload = await uploads.create({
           id,
           tenant: policy.tenant,
           size: request.size,
@@ -62,14 +63,19 @@ export function createCreationHandler(options: CreationHandlerOptions) {
           protocol: 'tus',
           limits: { maxSize: policy.maxSize, allowedTypes: policy.allowedTypes },
           ...(request.partial ? { concatenation: { role: 'partial' } as const } : {}),
-        }),
-      );
-      created = id;
-      res.locals.uploadId = id;
+        });
+        created = id;
+        res.locals.uploadId = id;
+        return upload;
+      };
       const headers: Record<string, string> = { Location: options.uploadUrl(req, id) };
+      let upload: Upload;
       if (carriesUploadBytes(req)) {
-        upload = await bodies.writeCreationBody(req, res, id);
+        // Created under the lock the body is then written under: one lock for the whole request.
+        upload = await bodies.writeCreationBody(req, res, id, policy, create);
         headers['Upload-Offset'] = String(upload.offset);
+      } else {
+        upload = await withLock(id, create);
       }
       sendTus(res, 201, '', { ...headers, ...stateHeaders(upload) });
     } catch (error) {

@@ -50,7 +50,8 @@ export function createPatchHandler(options: PatchHandlerOptions) {
     res.locals.uploadId = id;
     try {
       const request = readPatchHeaders(req);
-      const after = await writeBody(req, res, id, options.policyOf(req), request);
+      const policy = options.policyOf(req);
+      const after = await writeBody(req, res, id, policy, request, () => uploads.getLive(id, policy.tenant));
       sendTus(res, 204, '', { 'Upload-Offset': String(after.offset), ...stateHeaders(after) });
     } catch (error) {
       refuse(req, res, error, true);
@@ -58,18 +59,26 @@ export function createPatchHandler(options: PatchHandlerOptions) {
   }
 
   /**
-   * The body of a creation-with-upload POST, for an upload that was just created and that only this
-   * request knows: written exactly as a PATCH at offset 0 would be (one fast path for every body).
-   * Resolves with the upload after it; a refusal (`TusRefusal`, a core error) is for the caller to answer.
+   * A creation-with-upload POST: `create` makes the upload `id` (that only this request knows) under
+   * its lock, and the body is then written under the same lock exactly as a PATCH at offset 0 would
+   * be (one fast path for every body). Resolves with the upload after it; a refusal (`TusRefusal`, a
+   * core error) is for the caller to answer.
    */
-  async function writeCreationBody(req: Request, res: Response, id: string): Promise<Upload> {
+  async function writeCreationBody(
+    req: Request,
+    res: Response,
+    id: string,
+    policy: UploadPolicy,
+    create: () => Promise<Upload>,
+  ): Promise<Upload> {
     const request = { offset: 0, declaredLength: undefined, ...readBodyHeaders(req) };
-    return writeBody(req, res, id, options.policyOf(req), request);
+    return writeBody(req, res, id, policy, request, create);
   }
 
   /**
-   * Under the upload's lock and a slot of its tenant: checks that the upload takes bytes (live, not a
-   * final upload) at this offset and length, then appends the body. Resolves with the upload after it.
+   * Under the upload's lock and a slot of its tenant: finds the upload (`lookup`, under the lock),
+   * checks that it takes bytes (not a final upload) at this offset and length, then appends the body.
+   * Resolves with the upload after it.
    */
   async function writeBody(
     req: Request,
@@ -77,6 +86,7 @@ export function createPatchHandler(options: PatchHandlerOptions) {
     id: string,
     policy: UploadPolicy,
     request: PatchHeaders,
+    lookup: () => Promise<Upload>,
   ): Promise<Upload> {
     // A name no upload can have takes no slot and no lock (with Redis, a lock is a key named after it).
     if (!isUploadId(id)) throw new FerryError('upload_not_found', 'upload not found');
@@ -100,7 +110,7 @@ export function createPatchHandler(options: PatchHandlerOptions) {
       let after: Upload;
       let bodyStopped = false;
       try {
-        const upload = await uploads.getLive(id, tenant);
+        const upload = await lookup();
         if (upload.concatenation?.role === 'final') throw new TusRefusal(403, 'a final upload cannot be patched');
         if (upload.offset !== request.offset) throw new TusRefusal(409, 'Upload-Offset conflict');
         // A deferred length may grow up to the limit the upload was created under.
