@@ -620,6 +620,26 @@ describe('FERRY_MAX_CONCURRENT_UPLOADS=1', () => {
     expect([again.status, again.headers['upload-offset']]).toEqual([204, '10']);
   });
 
+  it("a creation-with-upload of acme while a PATCH stalls → 429 with Retry-After and no upload made (acme's file list is unchanged); after the stall it is created with its bytes", async () => {
+    const { held } = await stalledAcmePatch();
+    const listed = async () =>
+      (jsonOf(await send('GET', `${url}/v1/files?limit=100`, acme)) as { data: unknown[] }).data;
+    const before = (await listed()).length;
+    const body = randomBytes(10);
+    const withBody = { ...TUS, ...acme, 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream' };
+    const refused = await send('POST', `${url}/files/`, withBody, body);
+    expect([refused.status, refused.headers['retry-after'], refused.headers.location]).toEqual([429, '1', undefined]);
+    expect((await listed()).length).toBe(before);
+
+    await held.finish();
+    const created = await send('POST', `${url}/files/`, withBody, body);
+    expect([created.status, created.headers['upload-offset']]).toEqual([201, '10']);
+    const id = createdId(created);
+    const file = await waitForFileAs(url, id, acme, ['completed']);
+    expect(file.checksums.sha256).toBe(sha256Hex(body));
+    expect(sha256Hex((await getBytes(`${url}/v1/files/${id}/content`, acme)).body)).toBe(sha256Hex(body));
+  });
+
   it('a stalled PATCH whose client goes away gives its slot back: acme PATCHes work again', async () => {
     const next = createdId(await tusPost(url, acme, 10));
     const { held } = await stalledAcmePatch();
