@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { hashApiKey } from './core/auth/api-keys.js';
+import { keepHeapHeadroom } from './heap-headroom.js';
 import { TENANT_NAME } from './core/tenancy.js';
 import { createLogger } from './logger.js';
 import { createCore } from './main.js';
@@ -45,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
     for (const line of error.lines) console.error(`ferry: invalid configuration: ${line}`);
     return 2;
   }
+  // Long-running commands stream request bodies and files: see heap-headroom.ts.
+  if (command === 'serve' || command === 'worker') keepHeapHeadroom();
   const logger = createLogger(config.logLevel);
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
   if (command === 'serve') return serve(config, logger);
