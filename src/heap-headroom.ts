@@ -22,10 +22,11 @@ export function growingPercentFor(liveBytes: number): number {
  * request bodies arrive as new Buffers, tens of MB of them between two young-generation collections.
  * With that little room V8 started a full mark-compact every 15–25 MB of a large upload (10–17 per
  * 256 MiB, `--trace-gc-nvp`), where a plain `node:http` server does only young collections. With
- * about 64 MB of room Ferry does none either: in the bench (1 GiB, 3 rounds) server CPU fell from
- * 2.4–2.9 to 1.3–1.7 s/GB. `--initial-old-space-size=64` has the same effect but only as a
- * command-line flag; the growing factor is read each time V8 sets the limit, so it can follow the
- * live heap from here, for every way Ferry is started. The cost is memory: the JavaScript heap may
+ * about 64 MB of room Ferry does none either; in bench runs (1 GiB, 3 rounds) its server CPU per GB
+ * of a large upload fell from 2.4–2.9 s to 1.4–2.4 s (README, Performance).
+ * `--initial-old-space-size=64` has the same effect but only as a command-line flag; the growing
+ * factor is read each time V8 sets the limit, so it can follow the live heap from here, for every
+ * way Ferry is started. The cost is memory: the JavaScript heap may
  * grow by about 64 MB before it is collected. Returns a function that stops the adjustment.
  */
 export function keepHeapHeadroom(): () => void {
