@@ -27,9 +27,9 @@ export function growingPercentFor(liveBytes: number): number {
  * `--initial-old-space-size=64` has the same effect but only as a command-line flag; the growing
  * factor is read each time V8 sets the limit, so it can follow the live heap from here, for every
  * way Ferry is started. The cost is memory: the JavaScript heap may
- * grow by about 64 MB before it is collected. Returns a function that stops the adjustment.
+ * grow by about 64 MB before it is collected. The adjustment runs as long as the process does.
  */
-export function keepHeapHeadroom(): () => void {
+export function keepHeapHeadroom(): void {
   let current = -1;
   const adjust = () => {
     const percent = growingPercentFor(v8.getHeapStatistics().used_heap_size);
@@ -38,7 +38,5 @@ export function keepHeapHeadroom(): () => void {
     v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
   };
   adjust();
-  const timer = setInterval(adjust, ADJUST_EVERY_MS);
-  timer.unref();
-  return () => clearInterval(timer);
+  setInterval(adjust, ADJUST_EVERY_MS).unref();
 }

@@ -5,7 +5,7 @@ import type { UploadPolicy } from '../../core/auth/upload-policy.js';
 import type { Locker } from '../../core/ports.js';
 import type { Upload, Uploads } from '../../core/uploads/uploads.js';
 import { carriesUploadBytes, type createPatchHandler } from './patch-handler.js';
-import { parseUploadMetadata } from './tus-headers.js';
+import { NON_NEGATIVE_INTEGER, parseUploadMetadata } from './tus-headers.js';
 import { TusRefusal, sendTus, stateHeaders } from './tus-responses.js';
 
 export interface CreationHandlerOptions {
@@ -21,8 +21,6 @@ export interface CreationHandlerOptions {
   readonly bodies: ReturnType<typeof createPatchHandler>;
   readonly logger: Logger;
 }
-
-const NON_NEGATIVE_INTEGER = /^\d{1,16}$/;
 
 interface CreationHeaders {
   /** Undefined: the client defers the length (`Upload-Defer-Length: 1`). */

@@ -8,7 +8,7 @@ import type { UploadSlots } from '../../core/uploads/upload-slots.js';
 import type { ExpectedChecksum } from '../../core/uploads/checksums.js';
 import { isUploadId } from '../../core/uploads/upload-id.js';
 import type { Upload, Uploads } from '../../core/uploads/uploads.js';
-import { parseUploadChecksum } from './tus-headers.js';
+import { NON_NEGATIVE_INTEGER, parseUploadChecksum } from './tus-headers.js';
 import { TusRefusal, sendTus, stateHeaders, tusStatusOf } from './tus-responses.js';
 
 export interface PatchHandlerOptions {
@@ -33,7 +33,6 @@ const TUS_CONTENT_TYPE = /^application\/offset\+octet-stream\s*(?:;|$)/i;
 export function carriesUploadBytes(req: IncomingMessage): boolean {
   return TUS_CONTENT_TYPE.test(req.headers['content-type'] ?? '');
 }
-const NON_NEGATIVE_INTEGER = /^\d{1,16}$/;
 
 /**
  * tus `PATCH`, Ferry's own: the request body goes straight from the socket into core's append, with

@@ -3,6 +3,9 @@ import { CHECKSUM_ALGORITHMS, isChecksumAlgorithm, type ExpectedChecksum } from 
 
 /** Parsing of the tus request headers Ferry handles itself (checksum, concatenation, metadata). */
 
+/** A tus length or offset header: a non-negative integer (at most 16 digits, so a safe integer). */
+export const NON_NEGATIVE_INTEGER = /^\d{1,16}$/;
+
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
