@@ -293,7 +293,8 @@ async function s3Storage(s3: S3Config): Promise<Storage> {
     forcePathStyle: s3.forcePathStyle,
     // The SDK's default checksums turn a stream body of known length into `aws-chunked` encoding
     // with a trailer, which cost an S3-compatible server about twice the CPU per GB in the bench.
-    // Ferry sends every part with its length; checksums are added only where required.
+    // Ferry sends every part with its length and its CRC-32 in a header (S3BlobStore, computed as
+    // the bytes arrive); the SDK adds checksums only where S3 requires them.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
@@ -306,6 +307,7 @@ async function s3Storage(s3: S3Config): Promise<Storage> {
     concurrency: s3.concurrency,
     tempDir: s3.tempDir,
     memoryBuffer: s3.memoryBuffer,
+    checksums: s3.checksums,
   });
   await blobs.init();
   return {

@@ -73,6 +73,8 @@ export interface S3Config {
   readonly tempDir: string;
   /** Bytes of parts held in memory by the whole process; 0 buffers every part on disk. */
   readonly memoryBuffer: number;
+  /** A CRC-32 with every part and object, so S3 refuses bytes damaged on the way. */
+  readonly checksums: boolean;
 }
 
 /** S3's smallest part (all but the last). */
@@ -162,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
           concurrency: values.FERRY_S3_CONCURRENCY,
           tempDir: path.resolve(cwd, values.FERRY_S3_TEMP_DIR ?? path.join(os.tmpdir(), 'ferry-s3')),
           memoryBuffer: values.FERRY_S3_MEMORY_BUFFER,
+          checksums: values.FERRY_S3_CHECKSUMS === 'true',
         })
       : undefined;
   return Object.freeze({

@@ -128,6 +128,7 @@ export const configSchema = z.object({
   FERRY_S3_CONCURRENCY: count('4').prefault('4'),
   FERRY_S3_TEMP_DIR: z.string().min(1, 'expected a directory path').optional(),
   FERRY_S3_MEMORY_BUFFER: sizeOrZero('64MiB').prefault('64MiB'),
+  FERRY_S3_CHECKSUMS: z.enum(['true', 'false'], { error: 'expected true or false' }).default('true'),
   FERRY_REDIS_URL: redisUrl.optional(),
   FERRY_REDIS_PREFIX: z
     .string()

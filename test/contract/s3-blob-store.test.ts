@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../src/adapters/s3/s3-blob-store.js';
-import { startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
+import { startFaultyS3Proxy } from '../helpers/faulty-s3-proxy.js';
+import { MOTO_CREDENTIALS, MOTO_REGION, startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
 import { spoolFiles } from '../helpers/spool-files.js';
 import { blobStoreContract } from './blob-store.contract.js';
 
@@ -20,10 +21,11 @@ afterAll(async () => {
   await stopAllMoto();
 });
 
-async function makeStore(prefix: string, memoryBuffer = 0) {
+async function makeStore(prefix: string, memoryBuffer = 0, { client = s3.client, checksums = true } = {}) {
   const tempDir = await mkdtemp(path.join(os.tmpdir(), 'ferry-s3-spool-'));
   const store = new S3BlobStore({
-    client: s3.client,
+    client,
+    checksums,
     bucket: s3.bucket,
     prefix,
     partSize: 5 * MiB,
@@ -102,5 +104,39 @@ describe('S3BlobStore specifics', () => {
     for await (const chunk of store.read(id)) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
     expect(await s3.listKeys('parts/')).toEqual([`parts/uploads/${id}`, `parts/uploads/${id}.blob.json`]);
+  });
+
+  it('finishes a multipart upload begun without checksums without them, after checksums are turned on', async () => {
+    // S3 takes part checksums only for a multipart upload started with a checksum algorithm: an upload
+    // begun by a version (or a setting) without them goes on without, part after part.
+    const proxy = await startFaultyS3Proxy(s3.port, () => undefined);
+    const client = new S3Client({
+      endpoint: proxy.endpoint,
+      region: MOTO_REGION,
+      forcePathStyle: true,
+      credentials: MOTO_CREDENTIALS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
+    try {
+      const id = 'CCCCCCCCCCCCCCCCCCCCCC';
+      const data = Buffer.alloc(13 * MiB + 5);
+      for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 253;
+      const { store: before } = await makeStore('upgrade/', 0, { checksums: false });
+      await before.create(id);
+      let offset = await before.append(id, 0, Readable.from([data.subarray(0, 6 * MiB)]));
+      const { store: after } = await makeStore('upgrade/', 0, { client, checksums: true });
+      offset = await after.append(id, offset, Readable.from([data.subarray(offset)]));
+      expect(offset).toBe(data.length);
+      await after.finish(id);
+      const parts = proxy.checksums.filter((check) => /[?&]partNumber=/.test(check.path));
+      expect(parts.length).toBeGreaterThanOrEqual(2);
+      for (const part of parts) expect(part.sent).toBeUndefined();
+      const chunks: Buffer[] = [];
+      for await (const chunk of after.read(id)) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    } finally {
+      client.destroy();
+      await proxy.close();
+    }
   });
 });

@@ -1,17 +1,22 @@
 import { request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** Passes one HTTP request on to a loopback server unchanged and streams its answer back. */
-export function forwardHttp(targetPort: number, req: IncomingMessage, res: ServerResponse): void {
+/**
+ * Passes one HTTP request on to a loopback server and streams its answer back: unchanged, or with
+ * `body` (already read from the request) in place of its own.
+ */
+export function forwardHttp(targetPort: number, req: IncomingMessage, res: ServerResponse, body?: Buffer): void {
+  const headers = body ? { ...req.headers, 'content-length': String(body.length) } : req.headers;
   const upstream = request(
-    { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers },
+    { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers },
     (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     },
   );
   upstream.on('error', () => res.destroy());
-  req.pipe(upstream);
+  if (body) upstream.end(body);
+  else req.pipe(upstream);
 }
 
 /**

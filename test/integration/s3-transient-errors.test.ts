@@ -5,9 +5,10 @@ import { startInProcessFerry, type InProcessFerry } from '../helpers/in-process-
 import { MOTO_CREDENTIALS, startMoto, stopAllMoto, type MotoServer } from '../helpers/moto-server.js';
 
 /**
- * Ferry on S3 when S3 misbehaves now and then (503 SlowDown, connections reset mid-request): parts
- * are retried from their buffered files and every upload still ends byte-identical, with offsets
- * that never run ahead of what is stored.
+ * Ferry on S3 when S3 misbehaves now and then (503 SlowDown, connections reset mid-request) or a
+ * part is damaged on the way: parts are retried from their buffers and every upload still ends
+ * byte-identical, with offsets that never run ahead of what is stored. The proxy checks each
+ * `x-amz-checksum-crc32` as S3 does (moto does not).
  */
 
 process.env.AWS_ACCESS_KEY_ID = MOTO_CREDENTIALS.accessKeyId;
@@ -22,7 +23,7 @@ let s3: MotoServer;
 let proxy: FaultyS3Proxy;
 let ferry: InProcessFerry;
 let partRequests = 0;
-let mode: 'slow-down' | 'reset' | 'none' = 'none';
+let mode: 'slow-down' | 'reset' | 'corrupt' | 'none' = 'none';
 
 beforeAll(async () => {
   s3 = await startMoto();
@@ -90,4 +91,38 @@ describe('S3 transient errors', () => {
       expect(sha256(stored)).toBe(sha256(data));
     }, 60_000);
   }
+
+  it('sends every part and object with a CRC-32 that matches its bytes, tails and resumed parts included', async () => {
+    mode = 'none';
+    const before = proxy.checksums.length;
+    const data = randomBytes(17 * MiB + 11);
+    // 6 MiB chunks over 5 MiB parts: parts 2 and 3 start from a stored tail, the last goes at finish.
+    const { url, statuses } = await uploadInChunks(data, 6 * MiB);
+    expect(statuses).toEqual([204, 204, 204]);
+    const puts = proxy.checksums.slice(before);
+    const parts = puts.filter((check) => /[?&]partNumber=/.test(check.path));
+    expect(parts.map((check) => Number(/partNumber=(\d+)/.exec(check.path)![1])).sort()).toEqual([1, 2, 3, 4]);
+    const tails = puts.filter((check) => check.path.includes('.tail.'));
+    expect(tails.length).toBeGreaterThanOrEqual(2);
+    for (const check of [...parts, ...tails]) expect(check).toMatchObject({ sent: expect.any(String), matched: true });
+    const stored = Buffer.from(await (await fetch(url)).arrayBuffer());
+    expect(sha256(stored)).toBe(sha256(data));
+  }, 60_000);
+
+  it('sends a part damaged on the way again after S3 refuses it (BadDigest), and stores the upload byte-identical', async () => {
+    mode = 'corrupt';
+    partRequests = 0;
+    const faultsBefore = proxy.faults.length;
+    const checksBefore = proxy.checksums.length;
+    const data = randomBytes(17 * MiB + 11);
+    const { url, statuses } = await uploadInChunks(data, 6 * MiB);
+    mode = 'none';
+    expect(proxy.faults.length - faultsBefore).toBeGreaterThanOrEqual(2);
+    const refused = proxy.checksums.slice(checksBefore).filter((check) => !check.matched);
+    expect(refused.length).toBe(proxy.faults.length - faultsBefore);
+    expect(statuses).toEqual([204, 204, 204]);
+    const stored = Buffer.from(await (await fetch(url)).arrayBuffer());
+    expect(stored.length).toBe(data.length);
+    expect(sha256(stored)).toBe(sha256(data));
+  }, 60_000);
 });

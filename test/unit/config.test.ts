@@ -131,6 +131,7 @@ describe('loadConfig', () => {
       concurrency: 8,
       tempDir: '/scratch',
       memoryBuffer: 64 * 1024 * 1024,
+      checksums: true,
     });
     expect(loadConfig({}, '/').s3).toBeUndefined();
   });
@@ -140,6 +141,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...s3, FERRY_S3_MEMORY_BUFFER: '0' }, '/').s3?.memoryBuffer).toBe(0);
     expect(loadConfig({ ...s3, FERRY_S3_MEMORY_BUFFER: '256MiB' }, '/').s3?.memoryBuffer).toBe(256 * 1024 * 1024);
     expect(() => loadConfig({ ...s3, FERRY_S3_MEMORY_BUFFER: '-1' }, '/')).toThrow(ConfigError);
+  });
+
+  it('sends S3 checksums unless FERRY_S3_CHECKSUMS is false, and refuses any other value', () => {
+    const s3 = { FERRY_STORAGE: 's3', FERRY_S3_BUCKET: 'uploads' };
+    expect(loadConfig(s3, '/').s3?.checksums).toBe(true);
+    expect(loadConfig({ ...s3, FERRY_S3_CHECKSUMS: 'false' }, '/').s3?.checksums).toBe(false);
+    expect(() => loadConfig({ ...s3, FERRY_S3_CHECKSUMS: 'no' }, '/')).toThrow(ConfigError);
   });
 
   it('switches to distributed mode with a redis:// URL and refuses anything else', () => {

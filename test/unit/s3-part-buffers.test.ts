@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBudget, PartBuffers } from '../../src/adapters/s3/part-buffers.js';
 
@@ -68,6 +69,14 @@ describe('PartBuffers', () => {
       expect(part.bytes).toBe(Buffer.concat(pieces).length);
       expect(await sha256(part.body())).toBe(expected);
       expect(await sha256(part.body())).toBe(expected);
+      await part.discard();
+    });
+
+    it(`keeps the CRC-32 of the bytes written, piece by piece, as zlib computes it over them all (part in ${where})`, async () => {
+      const part = new PartBuffers(new MemoryBudget(limit), 1_000_000, await spoolDir()).open();
+      expect(part.crc32).toBe(0);
+      for (const piece of pieces) await part.write(piece);
+      expect(part.crc32).toBe(crc32(Buffer.concat(pieces)));
       await part.discard();
     });
   }

@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { crc32 } from '@node-rs/crc32';
 
 /**
  * The bytes of one multipart part while it fills, until it has been sent. `body()` is called once
@@ -10,6 +11,8 @@ import { Readable } from 'node:stream';
  */
 export interface PartBuffer {
   readonly bytes: number;
+  /** CRC-32 (S3's `CRC32`) of the bytes written so far, for the part's checksum header. */
+  readonly crc32: number;
   write(piece: Buffer): Promise<void>;
   /** No more writes; the bytes stay readable until `discard()`. */
   close(): Promise<void>;
@@ -47,6 +50,7 @@ export class MemoryBudget {
 class MemoryPartBuffer implements PartBuffer {
   private readonly pieces: Buffer[] = [];
   private size = 0;
+  private crc = 0;
   private released = false;
 
   constructor(
@@ -58,9 +62,14 @@ class MemoryPartBuffer implements PartBuffer {
     return this.size;
   }
 
+  get crc32(): number {
+    return this.crc;
+  }
+
   write(piece: Buffer): Promise<void> {
     this.pieces.push(piece);
     this.size += piece.length;
+    this.crc = crc32(piece, this.crc);
     return Promise.resolve();
   }
 
@@ -88,6 +97,7 @@ class MemoryPartBuffer implements PartBuffer {
 class FilePartBuffer implements PartBuffer {
   private readonly out;
   private size = 0;
+  private crc = 0;
 
   constructor(private readonly file: string) {
     this.out = createWriteStream(file);
@@ -97,8 +107,13 @@ class FilePartBuffer implements PartBuffer {
     return this.size;
   }
 
+  get crc32(): number {
+    return this.crc;
+  }
+
   write(piece: Buffer): Promise<void> {
     this.size += piece.length;
+    this.crc = crc32(piece, this.crc);
     return new Promise<void>((resolve, reject) =>
       this.out.write(piece, (error) => (error ? reject(error) : resolve())),
     );

@@ -16,6 +16,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { crc32 } from '@node-rs/crc32';
 import type { BlobStat, BlobStore, ByteRange } from '../../core/ports.js';
 import { MemoryBudget, PartBuffers, type PartBuffer } from './part-buffers.js';
 
@@ -34,6 +35,12 @@ export interface S3BlobStoreOptions {
   readonly memoryBuffer?: number;
   /** Attempts per part upload (each from the buffered file, so a retry re-sends the same bytes). */
   readonly partAttempts?: number;
+  /**
+   * Send a CRC-32 with every part and object (`x-amz-checksum-crc32`, computed as the bytes arrive),
+   * so S3 refuses bytes damaged on the way; on by default. Off for S3-compatible servers that reject
+   * checksum headers.
+   */
+  readonly checksums?: boolean;
 }
 
 /** The longest stretch of a request's parts a crash can cost on S3 (see the checkpoints in appendFrom). */
@@ -43,12 +50,25 @@ const HEARTBEAT_EVERY_MS = 5_000;
 /** A buffer directory whose heartbeat missed this many beats belongs to a process that is gone. */
 const STALE_AFTER_MS = 4 * HEARTBEAT_EVERY_MS;
 
+/** An uploaded part: its number, S3's ETag and, for a checksummed multipart upload, its CRC-32 (base64). */
+interface StoredPart {
+  readonly number: number;
+  readonly etag: string;
+  readonly crc32?: string;
+}
+
 /** What the store knows of one blob, kept as `<key>.blob.json` beside the bytes. */
 interface BlobState {
   readonly size: number;
   readonly finished: boolean;
   readonly multipartUploadId?: string;
-  readonly parts: readonly { readonly number: number; readonly etag: string }[];
+  /**
+   * The multipart upload was started with `ChecksumAlgorithm: CRC32`: each of its parts, and the list
+   * that completes it, must carry the part's CRC-32. Absent for one started without (checksums off,
+   * or an upload begun by a version before them), whose parts then go without, whatever the setting.
+   */
+  readonly checksummed?: boolean;
+  readonly parts: readonly StoredPart[];
 }
 
 /**
@@ -65,6 +85,7 @@ interface BlobState {
  */
 export class S3BlobStore implements BlobStore {
   private readonly partAttempts: number;
+  private readonly checksums: boolean;
   private readonly spoolDir: string;
   private readonly partBuffers: PartBuffers;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -73,6 +94,7 @@ export class S3BlobStore implements BlobStore {
     this.spoolDir = path.join(options.tempDir, `run-${randomUUID()}`);
     if (options.partSize < 5 * 1024 * 1024) throw new Error('S3 part size must be at least 5 MiB');
     this.partAttempts = options.partAttempts ?? 4;
+    this.checksums = options.checksums ?? true;
     this.partBuffers = new PartBuffers(new MemoryBudget(options.memoryBuffer ?? 0), options.partSize, this.spoolDir);
   }
 
@@ -143,16 +165,25 @@ export class S3BlobStore implements BlobStore {
       // Small enough for one request (also the empty blob): no multipart upload needed.
       const body = tailBytes > 0 ? await this.readTail(id, state.parts.length + 1, tailBytes) : Buffer.alloc(0);
       await this.options.client.send(
-        new PutObjectCommand({ Bucket: this.options.bucket, Key: finalKey, Body: body, ContentLength: body.length }),
+        new PutObjectCommand({
+          Bucket: this.options.bucket,
+          Key: finalKey,
+          Body: body,
+          ContentLength: body.length,
+          ...this.checksumOf(crc32(body)),
+        }),
       );
       if (state.multipartUploadId) await this.abortMultipart(id, state.multipartUploadId);
     } else {
       const uploadId = state.multipartUploadId!;
+      const checksummed = state.checksummed === true;
       const parts = [...state.parts];
       if (tailBytes > 0) {
         const number = parts.length + 1;
         const body = await this.readTail(id, number, tailBytes);
-        parts.push({ number, etag: await this.uploadPartBuffer(finalKey, uploadId, number, body) });
+        const checksum = checksummed ? crc32Base64(crc32(body)) : undefined;
+        const etag = await this.uploadPart(finalKey, uploadId, number, () => body, body.length, checksum);
+        parts.push({ number, etag, ...(checksum ? { crc32: checksum } : {}) });
       }
       try {
         await this.options.client.send(
@@ -160,7 +191,13 @@ export class S3BlobStore implements BlobStore {
             Bucket: this.options.bucket,
             Key: finalKey,
             UploadId: uploadId,
-            MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.number, ETag: part.etag })) },
+            MultipartUpload: {
+              Parts: parts.map((part) => ({
+                PartNumber: part.number,
+                ETag: part.etag,
+                ...(part.crc32 ? { ChecksumCRC32: part.crc32 } : {}),
+              })),
+            },
           }),
         );
       } catch (error) {
@@ -216,6 +253,7 @@ export class S3BlobStore implements BlobStore {
     const { partSize } = this.options;
     const finalKey = this.keyOf(id);
     let multipartUploadId = state.multipartUploadId;
+    let checksummed = state.checksummed === true;
     const parts = [...state.parts];
     let partNumber = parts.length + 1;
     let filled = state.size - parts.length * partSize;
@@ -250,7 +288,13 @@ export class S3BlobStore implements BlobStore {
         if (contiguous === checkpointed) return;
         checkpointed = contiguous;
         const done = parts.filter((part) => part.number <= contiguous).sort((a, b) => a.number - b.number);
-        await this.writeState(id, { size: contiguous * partSize, finished: false, parts: done, multipartUploadId });
+        await this.writeState(id, {
+          size: contiguous * partSize,
+          finished: false,
+          parts: done,
+          multipartUploadId,
+          ...(checksummed ? { checksummed } : {}),
+        });
       });
       // A checkpoint that fails only costs a re-send after a crash; the final state is written anyway.
       checkpoint = checkpoint.catch(() => undefined);
@@ -258,14 +302,16 @@ export class S3BlobStore implements BlobStore {
 
     const flushPart = async (part: PartBuffer, number: number) => {
       if (!multipartUploadId) {
-        multipartUploadId = await this.startMultipart(finalKey);
+        checksummed = this.checksums;
+        multipartUploadId = await this.startMultipart(finalKey, checksummed);
         // Recorded before any part is sent, so no crash can leave a multipart upload nobody knows of.
-        await this.writeState(id, { ...state, multipartUploadId });
+        await this.writeState(id, { ...state, multipartUploadId, ...(checksummed ? { checksummed } : {}) });
       }
       const uploadId = multipartUploadId;
-      const upload = this.uploadPart(finalKey, uploadId, number, () => part.body(), part.bytes)
+      const checksum = checksummed ? crc32Base64(part.crc32) : undefined;
+      const upload = this.uploadPart(finalKey, uploadId, number, () => part.body(), part.bytes, checksum)
         .then((etag) => {
-          parts.push({ number, etag });
+          parts.push({ number, etag, ...(checksum ? { crc32: checksum } : {}) });
           advanceCheckpoint();
         })
         .catch((error: unknown) => {
@@ -330,7 +376,13 @@ export class S3BlobStore implements BlobStore {
     }
     parts.sort((a, b) => a.number - b.number);
     const size = state.size + received;
-    await this.writeState(id, { size, finished: false, parts, ...(multipartUploadId ? { multipartUploadId } : {}) });
+    await this.writeState(id, {
+      size,
+      finished: false,
+      parts,
+      ...(multipartUploadId ? { multipartUploadId } : {}),
+      ...(checksummed ? { checksummed } : {}),
+    });
     // The previous tail (if there was one) belonged to a part that is now uploaded in full.
     const previousTail = state.size - state.parts.length * partSize;
     if (previousTail > 0 && partNumber !== state.parts.length + 1) {
@@ -365,6 +417,7 @@ export class S3BlobStore implements BlobStore {
           Key: this.tailKeyOf(id, partNumber),
           Body: part.body(),
           ContentLength: bytes,
+          ...this.checksumOf(part.crc32),
         }),
       ),
     );
@@ -387,9 +440,13 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  private async startMultipart(key: string): Promise<string> {
+  private async startMultipart(key: string, checksummed: boolean): Promise<string> {
     const created = await this.options.client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.options.bucket, Key: key }),
+      new CreateMultipartUploadCommand({
+        Bucket: this.options.bucket,
+        Key: key,
+        ...(checksummed ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
+      }),
     );
     if (!created.UploadId) throw new Error('S3 returned no UploadId');
     return created.UploadId;
@@ -405,17 +462,22 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  private uploadPartBuffer(key: string, uploadId: string, number: number, body: Buffer): Promise<string> {
-    return this.uploadPart(key, uploadId, number, () => body, body.length);
+  /** The checksum header of an object's bytes, when checksums are on. */
+  private checksumOf(crc: number): { ChecksumCRC32?: string } {
+    return this.checksums ? { ChecksumCRC32: crc32Base64(crc) } : {};
   }
 
-  /** `body` is called once per attempt, so every retry sends the same bytes from the start. */
+  /**
+   * `body` is called once per attempt, so every retry sends the same bytes from the start, with the
+   * same `checksum` (the part's CRC-32 in base64, for a checksummed multipart upload).
+   */
   private async uploadPart(
     key: string,
     uploadId: string,
     number: number,
     body: () => Readable | Buffer,
     length: number,
+    checksum: string | undefined,
   ): Promise<string> {
     return this.withAttempts(async () => {
       const result = await this.options.client.send(
@@ -426,6 +488,7 @@ export class S3BlobStore implements BlobStore {
           PartNumber: number,
           Body: body(),
           ContentLength: length,
+          ...(checksum ? { ChecksumCRC32: checksum } : {}),
         }),
       );
       if (!result.ETag) throw new Error('S3 returned no ETag for a part');
@@ -532,10 +595,21 @@ export class S3BlobStore implements BlobStore {
   }
 }
 
-/** Throttling, 5xx and connection errors are worth another attempt; client errors are not. */
+/**
+ * Throttling, 5xx and connection errors are worth another attempt, and so is `BadDigest`: the bytes
+ * did not arrive as sent, and the buffer still holds them as they were. Other client errors are not.
+ */
 function isRetryable(error: unknown): boolean {
-  const meta = (error as { $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string }) ?? {};
+  const meta = (error as { $metadata?: { httpStatusCode?: number }; name?: string }) ?? {};
+  if (meta.name === 'BadDigest') return true;
   const status = meta.$metadata?.httpStatusCode;
   if (status !== undefined) return status >= 500 || status === 429;
   return true;
+}
+
+/** S3's `x-amz-checksum-crc32` form: the four bytes of the CRC, big-endian, in base64. */
+function crc32Base64(crc: number): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(crc >>> 0);
+  return bytes.toString('base64');
 }
