@@ -107,6 +107,18 @@ describe('S3 transient errors', () => {
     for (const check of [...parts, ...tails]) expect(check).toMatchObject({ sent: expect.any(String), matched: true });
     const stored = Buffer.from(await (await fetch(url)).arrayBuffer());
     expect(sha256(stored)).toBe(sha256(data));
+
+    // An upload smaller than a part becomes one object, which carries its CRC-32 as well.
+    const smallBefore = proxy.checksums.length;
+    const small = randomBytes(MiB + 3);
+    const uploaded = await uploadInChunks(small, small.length);
+    const id = uploaded.url.split('/').pop()!;
+    const objects = proxy.checksums
+      .slice(smallBefore)
+      .filter((check) => check.path.startsWith(`/${s3.bucket}/faults/uploads/${id}?`));
+    expect(objects).toHaveLength(1);
+    expect(objects[0]).toMatchObject({ sent: expect.any(String), matched: true });
+    expect(sha256(Buffer.from(await (await fetch(uploaded.url)).arrayBuffer()))).toBe(sha256(small));
   }, 60_000);
 
   it('sends a part damaged on the way again after S3 refuses it (BadDigest), and stores the upload byte-identical', async () => {
