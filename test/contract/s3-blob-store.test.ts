@@ -131,6 +131,8 @@ describe('S3BlobStore specifics', () => {
       const parts = proxy.checksums.filter((check) => /[?&]partNumber=/.test(check.path));
       expect(parts.length).toBeGreaterThanOrEqual(2);
       for (const part of parts) expect(part.sent).toBeUndefined();
+      // ...and completed without part checksums, which S3 would refuse for such an upload.
+      expect(proxy.completions.map(({ parts: n, partsWithCrc32 }) => [n, partsWithCrc32])).toEqual([[3, 0]]);
       const chunks: Buffer[] = [];
       for await (const chunk of after.read(id)) chunks.push(chunk as Buffer);
       expect(Buffer.concat(chunks).equals(data)).toBe(true);

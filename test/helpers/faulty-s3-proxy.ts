@@ -6,7 +6,8 @@
  *
  * It also does what S3 does and moto does not: a request with `x-amz-checksum-crc32` whose body
  * does not match it is answered `400 BadDigest` and never reaches the server. Every such check is
- * recorded in `checksums`.
+ * recorded in `checksums`, and every `CompleteMultipartUpload` in `completions` with how many of its
+ * parts name their CRC-32 (S3 requires all of them for an upload started with CRC32).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { crc32 } from 'node:zlib';
@@ -23,12 +24,19 @@ export interface ChecksumCheck {
   readonly matched: boolean;
 }
 
+export interface CompletionSeen {
+  readonly path: string;
+  readonly parts: number;
+  readonly partsWithCrc32: number;
+}
+
 export interface FaultyS3Proxy {
   readonly endpoint: string;
   /** Requests that got a fault, as `<fault> <method> <path>`. */
   readonly faults: string[];
   /** Every PUT (objects and parts) with what it claimed and whether its body matched. */
   readonly checksums: ChecksumCheck[];
+  readonly completions: CompletionSeen[];
   close(): Promise<void>;
 }
 
@@ -38,6 +46,7 @@ export async function startFaultyS3Proxy(
 ): Promise<FaultyS3Proxy> {
   const faults: string[] = [];
   const checksums: ChecksumCheck[] = [];
+  const completions: CompletionSeen[] = [];
   const server: Server = createServer((req, res) => {
     const fault = shouldFail(req);
     if (fault) faults.push(`${fault} ${req.method} ${req.url}`);
@@ -57,7 +66,8 @@ export async function startFaultyS3Proxy(
       req.once('end', () => req.socket.destroy());
       return;
     }
-    if (req.method !== 'PUT' && fault !== 'corrupt') {
+    const completion = req.method === 'POST' && /[?&]uploadId=/.test(req.url ?? '');
+    if (req.method !== 'PUT' && !completion && fault !== 'corrupt') {
       forwardHttp(targetPort, req, res);
       return;
     }
@@ -66,6 +76,14 @@ export async function startFaultyS3Proxy(
     req.on('data', (piece: Buffer) => pieces.push(piece));
     req.on('end', () => {
       const body = Buffer.concat(pieces);
+      if (completion) {
+        const xml = body.toString('utf8');
+        completions.push({
+          path: req.url ?? '',
+          parts: xml.match(/<Part>/g)?.length ?? 0,
+          partsWithCrc32: xml.match(/<ChecksumCRC32>/g)?.length ?? 0,
+        });
+      }
       if (fault === 'corrupt' && body.length > 0) {
         const middle = body.length >> 1;
         body[middle] = body.readUInt8(middle) ^ 0xff;
@@ -84,7 +102,7 @@ export async function startFaultyS3Proxy(
       forwardHttp(targetPort, req, res, body);
     });
   });
-  return { ...(await listenOnLoopback(server)), faults, checksums };
+  return { ...(await listenOnLoopback(server)), faults, checksums, completions };
 }
 
 function crc32Base64(crc: number): string {

@@ -95,6 +95,7 @@ describe('S3 transient errors', () => {
   it('sends every part and object with a CRC-32 that matches its bytes, tails and resumed parts included', async () => {
     mode = 'none';
     const before = proxy.checksums.length;
+    const completionsBefore = proxy.completions.length;
     const data = randomBytes(17 * MiB + 11);
     // 6 MiB chunks over 5 MiB parts: parts 2 and 3 start from a stored tail, the last goes at finish.
     const { url, statuses } = await uploadInChunks(data, 6 * MiB);
@@ -103,6 +104,10 @@ describe('S3 transient errors', () => {
     const parts = puts.filter((check) => /[?&]partNumber=/.test(check.path));
     expect(parts.map((check) => Number(/partNumber=(\d+)/.exec(check.path)![1])).sort()).toEqual([1, 2, 3, 4]);
     const tails = puts.filter((check) => check.path.includes('.tail.'));
+    // Completed with every part's CRC-32, as S3 requires of an upload started with CRC32.
+    expect(
+      proxy.completions.slice(completionsBefore).map(({ parts, partsWithCrc32 }) => [parts, partsWithCrc32]),
+    ).toEqual([[4, 4]]);
     expect(tails.length).toBeGreaterThanOrEqual(2);
     for (const check of [...parts, ...tails]) expect(check).toMatchObject({ sent: expect.any(String), matched: true });
     const stored = Buffer.from(await (await fetch(url)).arrayBuffer());
