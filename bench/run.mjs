@@ -143,8 +143,8 @@ function readConfig() {
     s3: s3
       ? {
           mib: envNumber('BENCH_S3_MIB', 256, { min: 1 }),
-          // Off by default: ferry-s3 in 8 MiB PATCHes is slow on moto (about 8 s per 256 MiB) and
-          // would push a default run past 6 minutes.
+          // Off by default: one more S3 run per round (ferry-s3 in 8 MiB PATCHes, 2.5-3.5 s per
+          // 256 MiB on moto with part checksums; about 8 s before them).
           chunked: process.env.BENCH_S3_CHUNKED === '1',
           // The same for Ferry (FERRY_S3_PART_SIZE, FERRY_S3_CONCURRENCY) and lib-storage (partSize, queueSize).
           partMiB: envNumber('BENCH_S3_PART_MIB', 8, { min: 5 }),
