@@ -64,8 +64,8 @@ interface BlobState {
   readonly multipartUploadId?: string;
   /**
    * The multipart upload was started with `ChecksumAlgorithm: CRC32`: each of its parts, and the list
-   * that completes it, must carry the part's CRC-32. Absent for one started without (checksums off,
-   * or an upload begun by a version before them), whose parts then go without, whatever the setting.
+   * that completes it, must carry the part's CRC-32. False or absent (an upload begun by a version
+   * before checksums) for one started without: its parts then go without, whatever the setting.
    */
   readonly checksummed?: boolean;
   readonly parts: readonly StoredPart[];
@@ -170,7 +170,7 @@ export class S3BlobStore implements BlobStore {
           Key: finalKey,
           Body: body,
           ContentLength: body.length,
-          ...this.checksumOf(crc32(body)),
+          ...this.checksumOf(() => crc32(body)),
         }),
       );
       if (state.multipartUploadId) await this.abortMultipart(id, state.multipartUploadId);
@@ -183,7 +183,7 @@ export class S3BlobStore implements BlobStore {
         const body = await this.readTail(id, number, tailBytes);
         const checksum = checksummed ? crc32Base64(crc32(body)) : undefined;
         const etag = await this.uploadPart(finalKey, uploadId, number, () => body, body.length, checksum);
-        parts.push({ number, etag, ...(checksum ? { crc32: checksum } : {}) });
+        parts.push({ number, etag, crc32: checksum });
       }
       try {
         await this.options.client.send(
@@ -195,7 +195,7 @@ export class S3BlobStore implements BlobStore {
               Parts: parts.map((part) => ({
                 PartNumber: part.number,
                 ETag: part.etag,
-                ...(part.crc32 ? { ChecksumCRC32: part.crc32 } : {}),
+                ChecksumCRC32: part.crc32,
               })),
             },
           }),
@@ -293,7 +293,7 @@ export class S3BlobStore implements BlobStore {
           finished: false,
           parts: done,
           multipartUploadId,
-          ...(checksummed ? { checksummed } : {}),
+          checksummed,
         });
       });
       // A checkpoint that fails only costs a re-send after a crash; the final state is written anyway.
@@ -305,13 +305,13 @@ export class S3BlobStore implements BlobStore {
         checksummed = this.checksums;
         multipartUploadId = await this.startMultipart(finalKey, checksummed);
         // Recorded before any part is sent, so no crash can leave a multipart upload nobody knows of.
-        await this.writeState(id, { ...state, multipartUploadId, ...(checksummed ? { checksummed } : {}) });
+        await this.writeState(id, { ...state, multipartUploadId, checksummed });
       }
       const uploadId = multipartUploadId;
       const checksum = checksummed ? crc32Base64(part.crc32) : undefined;
       const upload = this.uploadPart(finalKey, uploadId, number, () => part.body(), part.bytes, checksum)
         .then((etag) => {
-          parts.push({ number, etag, ...(checksum ? { crc32: checksum } : {}) });
+          parts.push({ number, etag, crc32: checksum });
           advanceCheckpoint();
         })
         .catch((error: unknown) => {
@@ -381,7 +381,7 @@ export class S3BlobStore implements BlobStore {
       finished: false,
       parts,
       ...(multipartUploadId ? { multipartUploadId } : {}),
-      ...(checksummed ? { checksummed } : {}),
+      checksummed,
     });
     // The previous tail (if there was one) belonged to a part that is now uploaded in full.
     const previousTail = state.size - state.parts.length * partSize;
@@ -417,7 +417,7 @@ export class S3BlobStore implements BlobStore {
           Key: this.tailKeyOf(id, partNumber),
           Body: part.body(),
           ContentLength: bytes,
-          ...this.checksumOf(part.crc32),
+          ...this.checksumOf(() => part.crc32),
         }),
       ),
     );
@@ -462,9 +462,9 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** The checksum header of an object's bytes, when checksums are on. */
-  private checksumOf(crc: number): { ChecksumCRC32?: string } {
-    return this.checksums ? { ChecksumCRC32: crc32Base64(crc) } : {};
+  /** The checksum header of an object's bytes, when checksums are on (`crc` is not called otherwise). */
+  private checksumOf(crc: () => number): { ChecksumCRC32?: string } {
+    return this.checksums ? { ChecksumCRC32: crc32Base64(crc()) } : {};
   }
 
   /**
@@ -488,7 +488,7 @@ export class S3BlobStore implements BlobStore {
           PartNumber: number,
           Body: body(),
           ContentLength: length,
-          ...(checksum ? { ChecksumCRC32: checksum } : {}),
+          ChecksumCRC32: checksum,
         }),
       );
       if (!result.ETag) throw new Error('S3 returned no ETag for a part');
