@@ -2,7 +2,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import type { UploadPolicy } from '../../core/auth/upload-policy.js';
-import type { Locker } from '../../core/ports.js';
 import type { Upload, Uploads } from '../../core/uploads/uploads.js';
 import { carriesUploadBytes, type createPatchHandler } from './patch-handler.js';
 import { NON_NEGATIVE_INTEGER, parseUploadMetadata } from './tus-headers.js';
@@ -10,7 +9,6 @@ import { TusRefusal, sendTus, stateHeaders } from './tus-responses.js';
 
 export interface CreationHandlerOptions {
   readonly uploads: Uploads;
-  readonly locker: Locker;
   readonly policyOf: (req: IncomingMessage) => UploadPolicy;
   /** What a tenant's policy says about a new upload's metadata (may refuse it). */
   readonly applyPolicy: (
@@ -35,9 +33,12 @@ interface CreationHeaders {
  * answer back into a Node response, which cost small uploads more than the creation itself. Header
  * rules are tus 1.0's and @tus/server's: `Tus-Resumable` (412 without), exactly one of
  * `Upload-Length` and `Upload-Defer-Length: 1` (400), `Upload-Metadata` as tus defines it (400; empty
- * means none, API.md §3.2), `Upload-Length` within the request's maximum (413). The new upload's lock
- * is held while it is created, as @tus/server held it; a body is then written under the same lock on
- * the PATCH path, as at offset 0.
+ * means none, API.md §3.2), `Upload-Length` within the request's maximum (413). A creation that
+ * carries bytes takes the new upload's lock, creates the upload under it and writes the body under it
+ * on the PATCH path, as at offset 0. One without bytes takes no lock, as tusd takes none: the id was
+ * made a moment ago and only the file list can show it before the 201, so there is no writer to
+ * exclude (a deletion through the file API meanwhile removes the new upload as it would a moment
+ * later). With Redis the lock was two round trips of the dozen a small upload makes.
  */
 export function createCreationHandler(options: CreationHandlerOptions) {
   const { uploads, bodies } = options;
@@ -73,7 +74,7 @@ export function createCreationHandler(options: CreationHandlerOptions) {
         upload = await bodies.writeCreationBody(req, res, id, policy, create);
         headers['Upload-Offset'] = String(upload.offset);
       } else {
-        upload = await withLock(id, create);
+        upload = await create();
       }
       sendTus(res, 201, '', { ...headers, ...stateHeaders(upload) });
     } catch (error) {
@@ -81,17 +82,6 @@ export function createCreationHandler(options: CreationHandlerOptions) {
       if (created !== undefined) await removeRefused(created);
       // Answered as a PATCH's refusals are (what is no refusal goes on to the error handler).
       bodies.refuse(req, res, error, false);
-    }
-  }
-
-  /** Holds the new upload's lock around `work`: nobody can name the upload yet, so it is free. */
-  async function withLock(id: string, work: () => Promise<Upload>): Promise<Upload> {
-    const lock = options.locker.newLock(id);
-    await lock.lock(new AbortController().signal, () => undefined);
-    try {
-      return await work();
-    } finally {
-      await lock.unlock();
     }
   }
 

@@ -99,7 +99,6 @@ export function createTusRouter(options: TusRouterOptions): express.Router {
   });
   const creation = createCreationHandler({
     uploads,
-    locker: options.locker,
     policyOf: options.policyOf,
     applyPolicy: applyPolicyToMetadata,
     uploadUrl,
