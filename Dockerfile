@@ -31,4 +31,4 @@ EXPOSE 1080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||1080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node runs as PID 1 and gets SIGTERM itself, which starts the graceful shutdown.
-CMD ["node", "dist/cli.js", "serve"]
+CMD ["node", "dist/launcher.cjs", "serve"]

@@ -26,7 +26,13 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info(
-    { host: config.host, port, data_dir: config.dataDir },
+    // The pool size as libuv read it at start (the launcher sets it, see launcher.cts; 4 is libuv's default).
+    {
+      host: config.host,
+      port,
+      data_dir: config.dataDir,
+      thread_pool_size: Number(process.env.UV_THREADPOOL_SIZE || 4),
+    },
     `ferry listening on http://${config.host}:${port}`,
   );
 

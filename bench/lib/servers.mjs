@@ -80,7 +80,7 @@ export async function startReferenceServer({ script, dataDir, logFile, timeoutMs
 }
 
 /**
- * Start Ferry: `node dist/cli.js serve` with PORT/HOST/FERRY_DATA_DIR, all output to
+ * Start Ferry: `node <cli> serve` (dist/launcher.cjs, or an older build's dist/cli.js) with PORT/HOST/FERRY_DATA_DIR, all output to
  * `logFile` (JSON lines), ready once GET /healthz answers 200. Node is spawned directly,
  * not through npm or a shell, so child.pid is the server itself. `env` is added to the
  * environment (the S3 settings of the ferry-s3 variant), `nodeArgs` go before the script

@@ -17,7 +17,8 @@ import { mapConcurrent, sha256File } from './util.mjs';
 
 const benchDir = path.resolve(import.meta.dirname, '..');
 const repoRoot = path.resolve(benchDir, '..');
-export const FERRY_CLI = path.join(repoRoot, 'dist', 'cli.js');
+// Ferry's entry as users run it (`npm start`, `ferry`, the image): it sizes libuv's thread pool first.
+export const FERRY_CLI = path.join(repoRoot, 'dist', 'launcher.cjs');
 
 export const VARIANT_NAMES = [
   'plain',
@@ -113,7 +114,7 @@ async function bareTus(tmp) {
 }
 
 /**
- * Ferry: `node <cli> serve`, by default the working tree's dist/cli.js. We don't know (or want to
+ * Ferry: `node <cli> serve`, by default the working tree's dist/launcher.cjs. We don't know (or want to
  * depend on) its storage layout, so verification downloads through GET and cleanup uses tus DELETE.
  * `startFerryVariant` makes every Ferry variant, here and in lib/s3.mjs (ferry-s3), each with its
  * own name, data dir and log:
