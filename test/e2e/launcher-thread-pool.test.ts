@@ -68,7 +68,7 @@ async function startPinned(script: string, env: Record<string, string> = {}): Pr
 }
 
 describe('the launcher sizes the thread pool', () => {
-  it('on one CPU, dist/launcher.cjs starts 2 pool threads where an ES module entry cannot start fewer than 4, and logs the size', async () => {
+  it("on one CPU, dist/launcher.cjs starts 2 pool threads where dist/cli.js (an ES module entry) starts libuv's 4, logs the size, and exits 0 on SIGTERM", async () => {
     const launched = await startPinned(LAUNCHER);
     const esmDefault = await startPinned(FERRY_CLI);
     const esmWithTwo = await startPinned(FERRY_CLI, { UV_THREADPOOL_SIZE: '2' });
@@ -78,6 +78,11 @@ describe('the launcher sizes the thread pool', () => {
     // Same binary, same CPU: the processes differ only in their pool threads.
     expect(esmDefault.threads - esmWithTwo.threads).toBe(2);
     expect(launched.threads).toBe(esmWithTwo.threads);
+
+    // The CLI behind the launcher still shuts down gracefully and exits 0 on SIGTERM.
+    const exited = new Promise<number | null>((resolve) => launched.child.once('exit', (code) => resolve(code)));
+    launched.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   });
 
   it('leaves a UV_THREADPOOL_SIZE set in the environment as it is', async () => {
