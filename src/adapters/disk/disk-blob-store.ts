@@ -1,11 +1,11 @@
-import { close, createReadStream, createWriteStream, open, stat, type Stats } from 'node:fs';
+import { close, createReadStream, open, stat, type Stats } from 'node:fs';
 import { access, constants, mkdir, readdir, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { BlobStat, BlobStore, ByteRange } from '../../core/ports.js';
 import { setRecentlyUsed } from '../recently-used.js';
 import { readTextFile } from './json-files.js';
+import { writeToFile } from './write-to-file.js';
 
 /** How many blobs' sizes a store that owns its directory keeps in memory (the most recently written). */
 const KNOWN_SIZES = 10_000;
@@ -75,11 +75,9 @@ export class DiskBlobStore implements BlobStore {
   }
 
   private async write(id: string, offset: number, body: Readable): Promise<number> {
-    const file = createWriteStream(this.resolve(id), { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 });
     // Unknown while the bytes arrive (and after a failed write, whatever reached the file).
     this.known.delete(id);
-    await pipeline(body, file);
-    return offset + file.bytesWritten;
+    return offset + (await writeToFile(body, this.resolve(id), 'r+', offset));
   }
 
   async appendTentatively(id: string, offset: number, body: Readable, accept: () => boolean): Promise<number> {
