@@ -86,4 +86,17 @@ describe('webhook signature', () => {
     expect(webhookSignature('secret-secret-16', 1700000000, body)).toBe(`t=1700000000,v1=${expected}`);
     expect(webhookSignature('secret-secret-16', 1700000000, `${body} `)).not.toBe(`t=1700000000,v1=${expected}`);
   });
+
+  it('takes the type and checksums from digests taken on arrival, reading nothing', async () => {
+    const unreadable = () => {
+      throw new Error('read');
+    };
+    const arrived = { size: PNG.length, sha256: 'ab', crc32c: 'AAAAAA==', head: PNG };
+    const context = { ...file(PNG, { mimeType: 'application/pdf' }), arrived, read: unreadable };
+    expect(await detectType.run(context)).toMatchObject({ ok: false, code: 'type_mismatch' });
+    expect(await computeChecksums.run(context)).toEqual({
+      ok: true,
+      findings: { checksums: { sha256: 'ab', crc32c: 'AAAAAA==' } },
+    });
+  });
 });

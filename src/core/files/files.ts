@@ -11,6 +11,7 @@ import type {
   JobQueue,
   JobRetryPolicy,
 } from '../ports.js';
+import { arrivalDigestsToJson, type ArrivalDigests } from '../uploads/arrival-digests.js';
 import type { Upload, UploadObserver, Uploads } from '../uploads/uploads.js';
 import { describeFile, type Metadata } from './well-known-metadata.js';
 
@@ -133,7 +134,7 @@ export class Files implements UploadObserver {
     }, wait).unref();
   }
 
-  async completed(upload: Upload, justCompleted = false): Promise<void> {
+  async completed(upload: Upload, justCompleted = false, digests?: ArrivalDigests): Promise<void> {
     const { id } = upload;
     const created = this.progress.get(id)?.created;
     this.dropTracker(id);
@@ -153,7 +154,9 @@ export class Files implements UploadObserver {
     });
     await this.options.registry.put(queued);
     await this.publish(queued, 'queued');
-    await this.options.jobs.enqueue({ name: 'process-file', key: id, data: { fileId: id } }, PROCESSING_RETRY);
+    // Digests taken as the bytes arrived ride along, so processing need not read a small file back.
+    const data = digests ? { fileId: id, arrived: arrivalDigestsToJson(digests) } : { fileId: id };
+    await this.options.jobs.enqueue({ name: 'process-file', key: id, data }, PROCESSING_RETRY);
   }
 
   async expired(upload: Upload): Promise<void> {

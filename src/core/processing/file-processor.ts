@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Files } from '../files/files.js';
 import type { ByteRange, Job } from '../ports.js';
+import { arrivalDigestsFromJson } from '../uploads/arrival-digests.js';
 import type { Uploads } from '../uploads/uploads.js';
 import { PROCESSING_RETRY } from '../files/files.js';
 import type { ProcessingStep } from './steps.js';
@@ -35,13 +36,18 @@ export class FileProcessor {
     if (file.status === 'queued') file = await files.transition(file, { status: 'processing' }, 'processing');
     try {
       const size = file.size ?? file.receivedBytes;
+      const arrived = arrivalDigestsFromJson(job.data.arrived, size);
       // The exact range: a stream that knows where the file ends needs no read to find out.
       const read =
         size <= READ_ONCE_MAX_BYTES
-          ? readingFrom(size === 0 ? Buffer.alloc(0) : await readAll(uploads.read(fileId, { start: 0, end: size - 1 })))
+          ? readingOnceWhenAsked(() =>
+              size === 0
+                ? Promise.resolve(Buffer.alloc(0))
+                : readAll(uploads.read(fileId, { start: 0, end: size - 1 })),
+            )
           : (range?: ByteRange) => uploads.read(fileId, range);
       for (const step of this.options.steps) {
-        const result = await step.run({ file, read });
+        const result = await step.run({ file, ...(arrived ? { arrived } : {}), read });
         if (!result.ok) {
           await uploads.discardCompleted(fileId, AbortSignal.timeout(30_000), async () => true);
           const error = { code: result.code, message: result.message };
@@ -75,7 +81,18 @@ async function readAll(stream: Readable): Promise<Buffer> {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
-/** `read` for steps over bytes in memory: a stream of the range (inclusive, as ByteRange is). */
-function readingFrom(bytes: Buffer): (range?: ByteRange) => Readable {
-  return (range) => Readable.from([range ? bytes.subarray(range.start, range.end + 1) : bytes], { objectMode: false });
+/**
+ * `read` for steps over a small file read into memory once, by the first step that asks (with digests
+ * taken on arrival, none may): a stream of the range (inclusive, as ByteRange is).
+ */
+function readingOnceWhenAsked(readFile: () => Promise<Buffer>): (range?: ByteRange) => Readable {
+  let bytes: Promise<Buffer> | undefined;
+  return (range) =>
+    Readable.from(
+      (async function* () {
+        const all = await (bytes ??= readFile());
+        yield range ? all.subarray(range.start, range.end + 1) : all;
+      })(),
+      { objectMode: false },
+    );
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { fileTypeFromBuffer } from 'file-type';
+import { HEAD_BYTES, type ArrivalDigests } from '../uploads/arrival-digests.js';
 import { createDigester } from '../uploads/checksums.js';
 import type { ByteRange, FileRecord } from '../ports.js';
 import { UNSPECIFIC_TYPES } from '../files/well-known-metadata.js';
@@ -12,6 +13,8 @@ export type FileFindings = Partial<Pick<FileRecord, 'detectedType' | 'checksums'
 export interface StepContext {
   /** The file as the earlier steps left it. */
   readonly file: FileRecord;
+  /** Digests taken as the bytes arrived, when they were (a small file sent whole in one body). */
+  readonly arrived?: ArrivalDigests;
   read(range?: ByteRange): Readable;
 }
 
@@ -28,9 +31,6 @@ export interface ProcessingStep {
   readonly name: string;
   run(context: StepContext): Promise<StepResult>;
 }
-
-/** file-type needs at most this many leading bytes to recognise any format it knows. */
-const SNIFF_BYTES = 4100;
 
 /** Common non-canonical names for the types file-type reports. */
 const TYPE_ALIASES: Record<string, string> = {
@@ -52,9 +52,11 @@ const canonicalType = (type: string) => TYPE_ALIASES[type] ?? type;
  */
 export const detectType: ProcessingStep = {
   name: 'detect-type',
-  async run({ file, read }) {
+  async run({ file, arrived, read }) {
     const size = file.size ?? file.receivedBytes;
-    const head = size === 0 ? Buffer.alloc(0) : await readAll(read({ start: 0, end: Math.min(size, SNIFF_BYTES) - 1 }));
+    const head =
+      arrived?.head ??
+      (size === 0 ? Buffer.alloc(0) : await readAll(read({ start: 0, end: Math.min(size, HEAD_BYTES) - 1 })));
     const detected = (await fileTypeFromBuffer(head))?.mime ?? null;
     const declared = canonicalType(file.mimeType);
     if (detected && !UNSPECIFIC_TYPES.has(declared) && canonicalType(detected) !== declared) {
@@ -89,7 +91,8 @@ export function enforceAllowedTypes(allowed: readonly string[]): ProcessingStep 
 /** sha256 (hex) and crc32c (base64 of the big-endian value, as GCS writes it) in one pass. */
 export const computeChecksums: ProcessingStep = {
   name: 'checksums',
-  async run({ file, read }) {
+  async run({ file, arrived, read }) {
+    if (arrived) return { ok: true, findings: { checksums: { sha256: arrived.sha256, crc32c: arrived.crc32c } } };
     const sha256 = createHash('sha256');
     const crc32c = createDigester('crc32c');
     if ((file.size ?? file.receivedBytes) > 0) {

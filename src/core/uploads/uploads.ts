@@ -11,6 +11,7 @@ import type {
   UploadRecord,
   UploadStateStore,
 } from '../ports.js';
+import { ArrivalDigester, DIGEST_ON_ARRIVAL_MAX_BYTES, type ArrivalDigests } from './arrival-digests.js';
 import { createDigester, type ExpectedChecksum } from './checksums.js';
 import { isUploadId, newUploadId } from './upload-id.js';
 
@@ -64,8 +65,9 @@ export interface UploadObserver {
    * Every byte of `upload` is stored and the blob is finished (`upload` is as it is now, complete).
    * May be called more than once for an upload. `justCompleted` says the caller holds the upload's
    * lock and has just stored its last bytes: the upload was not complete before this call.
+   * `digests` come with a small upload whose bytes all arrived in the body that completed it.
    */
-  completed(upload: Upload, justCompleted?: boolean): Promise<void>;
+  completed(upload: Upload, justCompleted?: boolean, digests?: ArrivalDigests): Promise<void>;
   /** The sweeper removed the bytes of an upload that expired unfinished. */
   expired(upload: Upload): Promise<void>;
   /** The upload and its bytes are gone (termination, deletion). */
@@ -204,9 +206,14 @@ export class Uploads {
       // the flow before the store is attached (those bytes would reach only this listener); the
       // store's pipe or reads resume it. Checksummed chunks report at the end: they may be refused.
       let received = offset;
+      const digester = digestsWorthTaking(upload, offset) ? new ArrivalDigester() : undefined;
       body.pause();
-      body.on('data', (chunk: Buffer) => this.observer.received(id, (received += chunk.length)));
+      body.on('data', (chunk: Buffer) => {
+        digester?.update(chunk);
+        this.observer.received(id, (received += chunk.length));
+      });
       newOffset = await this.options.blobs.append(id, offset, body);
+      return this.afterAppend(upload, offset, newOffset, digester?.result(newOffset));
     }
     return this.afterAppend(upload, offset, newOffset);
   }
@@ -315,7 +322,12 @@ export class Uploads {
    * The upload after an append from `from` to `offset`. Once the last byte is stored the blob is
    * finished (assembled, for stores that need it) and the observer told.
    */
-  private async afterAppend(record: UploadRecord, from: number, offset: number): Promise<Upload> {
+  private async afterAppend(
+    record: UploadRecord,
+    from: number,
+    offset: number,
+    digests?: ArrivalDigests,
+  ): Promise<Upload> {
     const { id } = record;
     const upload = this.view(record, offset, this.options.clock.now());
     if (!upload.complete) {
@@ -324,7 +336,7 @@ export class Uploads {
     }
     await this.options.blobs.finish(id);
     // Whether this append is what completed it: the caller holds the lock.
-    await this.observer.completed(upload, record.size !== undefined && from < record.size);
+    await this.observer.completed(upload, record.size !== undefined && from < record.size, digests);
     return upload;
   }
 
@@ -440,4 +452,9 @@ export class Uploads {
       expired: false,
     };
   }
+}
+
+/** A small upload whose every byte is in this body: its digests cost less now than a read-back later. */
+function digestsWorthTaking(upload: UploadRecord, offset: number): boolean {
+  return offset === 0 && upload.size !== undefined && upload.size > 0 && upload.size <= DIGEST_ON_ARRIVAL_MAX_BYTES;
 }
