@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { DiskBlobStore } from '../../src/adapters/disk/disk-blob-store.js';
+import { until } from '../helpers/poll.js';
 
 async function freshStore() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ferry-blobs-'));
@@ -11,6 +12,75 @@ async function freshStore() {
   await store.init();
   return { dir, store };
 }
+
+/** Descriptors of this process open on `file` (also once it is deleted). */
+async function descriptorsOn(file: string): Promise<number> {
+  let count = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target === file || target === `${file} (deleted)`) count++;
+  }
+  return count;
+}
+
+describe('DiskBlobStore: the descriptor create opens, kept for the first append', () => {
+  it('is used and closed by the first append: one descriptor on the blob after create, none after the append', async () => {
+    const { dir, store } = await freshStore();
+    await store.create('h');
+    expect(await descriptorsOn(path.join(dir, 'h'))).toBe(1);
+    expect(await store.append('h', 0, Readable.from([Buffer.from('held')]))).toBe(4);
+    expect(await descriptorsOn(path.join(dir, 'h'))).toBe(0);
+    expect(await readFile(path.join(dir, 'h'), 'utf8')).toBe('held');
+  });
+
+  it('is closed when the blob is removed before any append', async () => {
+    const { dir, store } = await freshStore();
+    await store.create('r');
+    await store.remove('r');
+    // The close is not awaited by remove (it cannot fail in a way that matters).
+    await until(
+      'no descriptor on the removed blob',
+      () => descriptorsOn(path.join(dir, 'r')),
+      (n) => n === 0,
+      {
+        timeoutMs: 1_000,
+      },
+    );
+  });
+
+  it('is closed after 2 s without an append; a later append opens the file itself', async () => {
+    const { dir, store } = await freshStore();
+    const file = path.join(dir, 'late');
+    await store.create('late');
+    const createdAt = Date.now();
+    expect(await descriptorsOn(file)).toBe(1);
+    await until(
+      'the held descriptor closed',
+      () => descriptorsOn(file),
+      (n) => n === 0,
+      { timeoutMs: 5_000 },
+    );
+    expect(Date.now() - createdAt).toBeGreaterThanOrEqual(1_900);
+    expect(await store.append('late', 0, Readable.from([Buffer.from('late')]))).toBe(4);
+    expect(await readFile(path.join(dir, 'late'), 'utf8')).toBe('late');
+  });
+
+  it('is kept for at most 256 blobs (the oldest closed first), and every blob still takes its bytes', async () => {
+    const { dir, store } = await freshStore();
+    const ids = Array.from({ length: 300 }, (_, i) => `b${i}`);
+    for (const id of ids) await store.create(id);
+    const held = await until(
+      'the 44 oldest closed',
+      () => Promise.all(ids.map((id) => descriptorsOn(path.join(dir, id)))),
+      (counts) => counts.slice(0, 44).every((n) => n === 0),
+      { timeoutMs: 1_000 },
+    );
+    expect(held.slice(44).every((n) => n === 1)).toBe(true);
+    for (const id of ids) await store.append(id, 0, Readable.from([Buffer.from(id)]));
+    for (const id of ids) expect(await readFile(path.join(dir, id), 'utf8')).toBe(id);
+    expect(await descriptorsOn(path.join(dir, 'b299'))).toBe(0);
+  });
+});
 
 describe('DiskBlobStore', () => {
   it('appends at the offset and reports the new size', async () => {

@@ -19,7 +19,14 @@ const WAITING_BYTES_MAX = 1024 * 1024;
  * on a 2-CPU machine against about 75 µs for its open, write and close alone (20 000 files, 16 at a
  * time): the stream's construction, destruction and events weighed as much as the write.
  */
-export function writeToFile(body: Readable, file: string, flags: string, start: number): Promise<number> {
+export function writeToFile(
+  body: Readable,
+  file: string,
+  flags: string,
+  start: number,
+  /** A descriptor of `file` already open for writing, to use (and close) instead of opening it. */
+  opened?: number,
+): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let fd: number | undefined;
     let waiting: Buffer[] = [];
@@ -109,17 +116,22 @@ export function writeToFile(body: Readable, file: string, flags: string, start: 
       body.off('close', onClose);
     }
 
-    open(file, flags, (openError, handle) => {
-      if (openError) {
-        finished = true;
-        detach();
-        body.destroy(openError);
-        reject(openError);
-        return;
-      }
-      fd = handle;
+    if (opened !== undefined) {
+      fd = opened;
       next();
-    });
+    } else {
+      open(file, flags, (openError, handle) => {
+        if (openError) {
+          finished = true;
+          detach();
+          body.destroy(openError);
+          reject(openError);
+          return;
+        }
+        fd = handle;
+        next();
+      });
+    }
     // Whoever handed the body over may have paused it (to attach a listener of its own first).
     body.resume();
   });
