@@ -123,7 +123,15 @@ export async function createCore(config: Config, logger: Logger): Promise<FerryC
   const { locker, state, registry, events, jobs } = shared;
   const { blobs } = storage;
   const clock = systemClock;
-  const uploads = new Uploads({ blobs, state, locker, clock, incompleteTtlMs: config.incompleteTtlMs });
+  const uploads = new Uploads({
+    blobs,
+    state,
+    locker,
+    clock,
+    incompleteTtlMs: config.incompleteTtlMs,
+    // Embedded mode processes in this process; with Redis, `ferry worker`s do, and read the bytes back.
+    digestOnArrival: !config.redisUrl,
+  });
   const policies = tenantPolicies(config);
   const signer = new UrlSigner(config.auth.signingSecret, clock);
   const present = (file: FileRecord, baseUrl: string, signedAt?: Date) => {

@@ -90,6 +90,12 @@ export interface UploadsOptions {
   readonly clock: Clock;
   /** An unfinished upload expires this long after its creation or its last received byte. */
   readonly incompleteTtlMs: number;
+  /**
+   * Digest small uploads sent whole in one body as they arrive (see arrival-digests.ts), for
+   * processing that runs in this process. Where workers elsewhere process, hashing here would move
+   * their work onto the upload path.
+   */
+  readonly digestOnArrival?: boolean;
 }
 
 /**
@@ -206,7 +212,8 @@ export class Uploads {
       // the flow before the store is attached (those bytes would reach only this listener); the
       // store's pipe or reads resume it. Checksummed chunks report at the end: they may be refused.
       let received = offset;
-      const digester = digestsWorthTaking(upload, offset) ? new ArrivalDigester() : undefined;
+      const digester =
+        this.options.digestOnArrival && digestsWorthTaking(upload, offset) ? new ArrivalDigester() : undefined;
       body.pause();
       body.on('data', (chunk: Buffer) => {
         digester?.update(chunk);
