@@ -3,7 +3,7 @@
 // Every server runs in its own child process so /proc shows its CPU time and peak RSS
 // alone. Children are tracked here and killed on the way out, whatever the way out is.
 import { spawn } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { closeSync, createWriteStream, openSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
@@ -89,14 +89,20 @@ export async function startReferenceServer({ script, dataDir, logFile, timeoutMs
  */
 export async function startFerry({ cli, cwd, dataDir, logFile, env = {}, nodeArgs = [], timeoutMs = 30000 }) {
   const port = await freePort();
-  const log = createWriteStream(logFile, { flags: 'a' });
   // An `env` value of undefined removes that variable (spawn skips undefined values).
   const childEnv = { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', FERRY_DATA_DIR: dataDir };
-  const child = track(
-    spawn(process.execPath, [...nodeArgs, cli, 'serve'], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] }),
-  );
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
+  // Ferry's output goes straight to the log file, as with `ferry serve >> log`: piped through this
+  // process, each request's log line would cost the bench's client (which shares the machine's CPUs
+  // with the server) a read and a write.
+  const log = openSync(logFile, 'a');
+  let child;
+  try {
+    child = track(
+      spawn(process.execPath, [...nodeArgs, cli, 'serve'], { cwd, env: childEnv, stdio: ['ignore', log, log] }),
+    );
+  } finally {
+    closeSync(log);
+  }
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
