@@ -65,20 +65,20 @@ describe('DiskBlobStore: the descriptor create opens, kept for the first append'
     expect(await readFile(path.join(dir, 'late'), 'utf8')).toBe('late');
   });
 
-  it('is kept for at most 256 blobs (the oldest closed first), and every blob still takes its bytes', async () => {
+  it('is kept for at most 64 blobs (the oldest closed first), and every blob still takes its bytes', async () => {
     const { dir, store } = await freshStore();
-    const ids = Array.from({ length: 300 }, (_, i) => `b${i}`);
+    const ids = Array.from({ length: 100 }, (_, i) => `b${i}`);
     for (const id of ids) await store.create(id);
     const held = await until(
-      'the 44 oldest closed',
+      'the 36 oldest closed',
       () => Promise.all(ids.map((id) => descriptorsOn(path.join(dir, id)))),
-      (counts) => counts.slice(0, 44).every((n) => n === 0),
+      (counts) => counts.slice(0, 36).every((n) => n === 0),
       { timeoutMs: 1_000 },
     );
-    expect(held.slice(44).every((n) => n === 1)).toBe(true);
+    expect(held.slice(36).every((n) => n === 1)).toBe(true);
     for (const id of ids) await store.append(id, 0, Readable.from([Buffer.from(id)]));
     for (const id of ids) expect(await readFile(path.join(dir, id), 'utf8')).toBe(id);
-    expect(await descriptorsOn(path.join(dir, 'b299'))).toBe(0);
+    expect(await descriptorsOn(path.join(dir, 'b99'))).toBe(0);
   });
 });
 

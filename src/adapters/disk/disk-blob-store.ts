@@ -9,9 +9,13 @@ import { writeToFile } from './write-to-file.js';
 
 /** How many blobs' sizes a store that owns its directory keeps in memory (the most recently written). */
 const KNOWN_SIZES = 10_000;
-/** How long the descriptor `create` opened is kept for the blob's first append, and for how many blobs at most. */
+/**
+ * How long the descriptor `create` opened is kept for the blob's first append, and for how many blobs
+ * at most: enough for the uploads a client keeps in flight, few beside a process's descriptor limit
+ * (often 1024).
+ */
 const HELD_OPEN_MS = 2_000;
-const HELD_OPEN_MAX = 256;
+const HELD_OPEN_MAX = 64;
 
 /**
  * Bytes of each upload in one file, `<dir>/<id>`. Ids are validated by core before they get here;
