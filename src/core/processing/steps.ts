@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { fileTypeFromBuffer } from 'file-type';
 import { HEAD_BYTES, type ArrivalDigests } from '../uploads/arrival-digests.js';
-import { createDigester } from '../uploads/checksums.js';
+import { FileChecksummer } from '../uploads/checksums.js';
 import type { ByteRange, FileRecord } from '../ports.js';
 import { UNSPECIFIC_TYPES } from '../files/well-known-metadata.js';
 import { typeAllowed } from '../tenancy.js';
@@ -93,18 +92,11 @@ export const computeChecksums: ProcessingStep = {
   name: 'checksums',
   async run({ file, arrived, read }) {
     if (arrived) return { ok: true, findings: { checksums: { sha256: arrived.sha256, crc32c: arrived.crc32c } } };
-    const sha256 = createHash('sha256');
-    const crc32c = createDigester('crc32c');
+    const checksums = new FileChecksummer();
     if ((file.size ?? file.receivedBytes) > 0) {
-      for await (const chunk of read()) {
-        sha256.update(chunk as Buffer);
-        crc32c.update(chunk as Buffer);
-      }
+      for await (const chunk of read()) checksums.update(chunk as Buffer);
     }
-    return {
-      ok: true,
-      findings: { checksums: { sha256: sha256.digest('hex'), crc32c: crc32c.digest().toString('base64') } },
-    };
+    return { ok: true, findings: { checksums: checksums.digest() } };
   },
 };
 

@@ -1,5 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
-import { createDigester, type Digester } from './checksums.js';
+import { FileChecksummer } from './checksums.js';
 
 /**
  * The leading bytes type sniffing looks at: file-type needs at most this many to recognise any
@@ -33,15 +32,13 @@ export interface ArrivalDigests {
 
 /** Feeds on a body's chunks as they pass; `result` once the body has ended. */
 export class ArrivalDigester {
-  private readonly sha256: Hash = createHash('sha256');
-  private readonly crc32c: Digester = createDigester('crc32c');
+  private readonly checksums = new FileChecksummer();
   private readonly headChunks: Buffer[] = [];
   private headLength = 0;
   private seen = 0;
 
   update(chunk: Buffer): void {
-    this.sha256.update(chunk);
-    this.crc32c.update(chunk);
+    this.checksums.update(chunk);
     this.seen += chunk.length;
     if (this.headLength < HEAD_BYTES) {
       // A copy: the head outlives the request, the chunk's memory is the request's.
@@ -56,8 +53,7 @@ export class ArrivalDigester {
     if (this.seen !== size) return undefined;
     return {
       size,
-      sha256: this.sha256.digest('hex'),
-      crc32c: this.crc32c.digest().toString('base64'),
+      ...this.checksums.digest(),
       head: this.headChunks.length === 1 ? this.headChunks[0]! : Buffer.concat(this.headChunks),
     };
   }

@@ -42,3 +42,22 @@ export function createDigester(algorithm: ChecksumAlgorithm): Digester {
   const hash: Hash = createHash(algorithm);
   return { update: (chunk) => hash.update(chunk), digest: () => hash.digest() };
 }
+
+/**
+ * A file's checksums as its record keeps them, in one pass: sha256 (hex) and crc32c (base64 of the
+ * big-endian value, as GCS writes it). Processing computes them from the stored bytes, or uploads
+ * take them as small bodies arrive (arrival-digests.ts).
+ */
+export class FileChecksummer {
+  private readonly sha256: Hash = createHash('sha256');
+  private readonly crc32c: Digester = createDigester('crc32c');
+
+  update(chunk: Buffer): void {
+    this.sha256.update(chunk);
+    this.crc32c.update(chunk);
+  }
+
+  digest(): { sha256: string; crc32c: string } {
+    return { sha256: this.sha256.digest('hex'), crc32c: this.crc32c.digest().toString('base64') };
+  }
+}
