@@ -204,6 +204,7 @@ export class Uploads {
   async append(upload: UploadRecord, offset: number, body: Readable, expected?: ExpectedChecksum): Promise<Upload> {
     const { id } = upload;
     let newOffset: number;
+    let digests: ArrivalDigests | undefined;
     if (expected) {
       newOffset = await this.appendVerified(id, offset, body, expected);
     } else {
@@ -220,9 +221,9 @@ export class Uploads {
         this.observer.received(id, (received += chunk.length));
       });
       newOffset = await this.options.blobs.append(id, offset, body);
-      return this.afterAppend(upload, offset, newOffset, digester?.result(newOffset));
+      digests = digester?.result(newOffset);
     }
-    return this.afterAppend(upload, offset, newOffset);
+    return this.afterAppend(upload, offset, newOffset, digests);
   }
 
   private async appendVerified(
